@@ -1,0 +1,59 @@
+# medshare — make targets. `make run` and `make test` are the front door.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+ADDR ?= 127.0.0.1:8080
+DATA ?= ./data
+FUZZTIME ?= 10s
+
+.PHONY: all build run demo test test-unit lint fmt-check vet staticcheck tidy-check fuzz clean
+
+all: build
+
+## build: compile the medshare binary into bin/
+build:
+	$(GO) build -o $(BIN)/medshare ./cmd/medshare
+
+## run: start medshare on the embedded defaults (bbolt store, embedded ledger, dev issuer)
+run: build
+	$(BIN)/medshare serve --addr $(ADDR) --data $(DATA)
+
+## demo: walk the three journeys against a throwaway node and narrate them
+demo: build
+	$(BIN)/medshare demo
+
+## test: every check and every test (what CI runs)
+test: lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## lint: gofmt, go vet, staticcheck, go mod tidy, dependency rules
+lint: fmt-check vet staticcheck tidy-check
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+tidy-check:
+	@cp go.mod /tmp/medshare-go.mod.bak && cp go.sum /tmp/medshare-go.sum.bak; \
+	$(GO) mod tidy; \
+	if ! diff -q go.mod /tmp/medshare-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/medshare-go.sum.bak >/dev/null; then \
+		echo "go mod tidy changed go.mod/go.sum: commit the tidy result"; \
+		cp /tmp/medshare-go.mod.bak go.mod; cp /tmp/medshare-go.sum.bak go.sum; exit 1; fi
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@set -e; for t in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$t | grep '^Fuzz' || true); do \
+			echo "== $$t $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$t; \
+		done; done
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,178 @@
+// Package consent holds medshare's consent domain: organizations, consents,
+// record anchors and access-log entries, and the deterministic contract that
+// applies commands to a key/value world state. The embedded ledger and the
+// Fabric chaincode both host this one contract, so their behaviour cannot
+// drift. The package also defines the Ledger interface its hosts implement
+// and a typed Service over it.
+package consent
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"slices"
+	"time"
+)
+
+// Organization types.
+const (
+	OrgHospital = "hospital"
+	OrgClinic   = "clinic"
+	OrgLab      = "lab"
+	OrgInsurer  = "insurer"
+	OrgAuditor  = "auditor"
+)
+
+// Statuses of organizations and consents.
+const (
+	StatusActive   = "active"
+	StatusInactive = "inactive"
+	StatusRevoked  = "revoked"
+)
+
+// Purposes of use (HL7 v3 PurposeOfUse) medshare accepts; anything else is
+// EINVALID.
+const (
+	PurposeTreat       = "TREAT"
+	PurposeEmergency   = "ETREAT"
+	PurposePayment     = "HPAYMT"
+	PurposeOperations  = "HOPERAT"
+	PurposeResearch    = "HRESCH"
+	PurposePatientRqst = "PATRQT"
+)
+
+// Purposes lists every accepted purpose code, sorted.
+var purposes = []string{"ETREAT", "HOPERAT", "HPAYMT", "HRESCH", "PATRQT", "TREAT"}
+
+// ValidPurpose reports whether p is an accepted purpose code.
+func ValidPurpose(p string) bool {
+	_, ok := slices.BinarySearch(purposes, p)
+	return ok
+}
+
+// ValidOrgType reports whether t is an accepted organization type.
+func ValidOrgType(t string) bool {
+	switch t {
+	case OrgHospital, OrgClinic, OrgLab, OrgInsurer, OrgAuditor:
+		return true
+	}
+	return false
+}
+
+// WildcardCategory in a consent's categories matches every category that is
+// not restricted.
+const WildcardCategory = "*"
+
+// Org is a registered organization.
+type Org struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Type      string    `json:"type"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Grantee is who a consent grants access to: an organization, or one subject
+// within it. Subject holds the subject's pseudonym (see Pseudonymizer), never
+// the subject's id.
+type Grantee struct {
+	Org        string `json:"org"`
+	SubjectRef string `json:"subjectRef,omitempty"`
+}
+
+// Consent is a patient's grant of access, as kept on the ledger.
+type Consent struct {
+	ID         string     `json:"id"`
+	PatientRef string     `json:"patientRef"`
+	Grantee    Grantee    `json:"grantee"`
+	Categories []string   `json:"categories"`
+	Records    []string   `json:"records"`
+	Purposes   []string   `json:"purposes"`
+	ValidFrom  time.Time  `json:"validFrom"`
+	ValidUntil *time.Time `json:"validUntil,omitempty"`
+	Status     string     `json:"status"`
+	Version    int        `json:"version"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	UpdatedAt  time.Time  `json:"updatedAt"`
+	Tx         string     `json:"tx"` // id of the transaction that made this version
+}
+
+// ActiveAt reports whether c is in force at t: active status and t inside its
+// validity window.
+func (c *Consent) ActiveAt(t time.Time) bool {
+	if c.Status != StatusActive || t.Before(c.ValidFrom) {
+		return false
+	}
+	return c.ValidUntil == nil || t.Before(*c.ValidUntil)
+}
+
+// Anchor binds a record version to a salted hash of its content, on the
+// ledger. Hash is base64url(sha256(salt‖content)).
+type Anchor struct {
+	RecordID   string    `json:"recordId"`
+	Version    int       `json:"version"`
+	PatientRef string    `json:"patientRef"`
+	Org        string    `json:"org"`
+	Category   string    `json:"category"`
+	Hash       string    `json:"hash"`
+	AnchoredAt time.Time `json:"anchoredAt"`
+	Tx         string    `json:"tx"`
+}
+
+// Access decisions.
+const (
+	DecisionAllow = "allow"
+	DecisionDeny  = "deny"
+)
+
+// AccessEntry is one access-log entry: who tried to do what to which record,
+// why, what was decided and on what basis. Actor is a pseudonym.
+type AccessEntry struct {
+	ID             string    `json:"id"`
+	Time           time.Time `json:"time"`
+	Action         string    `json:"action"`
+	RecordID       string    `json:"recordId,omitempty"`
+	PatientRef     string    `json:"patientRef"`
+	ActorRef       string    `json:"actorRef"`
+	Role           string    `json:"role"`
+	Org            string    `json:"org,omitempty"`
+	Purpose        string    `json:"purpose"`
+	Decision       string    `json:"decision"`
+	Reasons        []string  `json:"reasons"`
+	BreakGlass     bool      `json:"breakGlass"`
+	ConsentID      string    `json:"consentId,omitempty"`
+	ConsentVersion int       `json:"consentVersion,omitempty"`
+	PolicyDigest   string    `json:"policyDigest"`
+	AnchoredAt     time.Time `json:"anchoredAt"`
+	Tx             string    `json:"tx"`
+
+	cursor string // position in the index a page was read from
+}
+
+// Pseudonymizer turns subject ids into the pseudonyms that go on the ledger:
+// base64url(HMAC-SHA256(pepper, kind+":"+id)). The pepper never leaves the
+// node's key directory.
+type Pseudonymizer struct {
+	pepper []byte
+}
+
+// NewPseudonymizer returns a Pseudonymizer keyed by pepper (at least 32 bytes).
+func NewPseudonymizer(pepper []byte) (*Pseudonymizer, error) {
+	if len(pepper) < 32 {
+		return nil, Errorf(EINVALID, "pseudonym pepper must be at least 32 bytes")
+	}
+	return &Pseudonymizer{pepper: slices.Clone(pepper)}, nil
+}
+
+// PatientRef is the ledger pseudonym of patient id.
+func (p *Pseudonymizer) PatientRef(id string) string { return p.ref("patient", id) }
+
+// SubjectRef is the ledger pseudonym of an actor or grantee subject id.
+func (p *Pseudonymizer) SubjectRef(id string) string { return p.ref("subject", id) }
+
+func (p *Pseudonymizer) ref(kind, id string) string {
+	m := hmac.New(sha256.New, p.pepper)
+	m.Write([]byte(kind + ":" + id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}

@@ -1,0 +1,118 @@
+package consent
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Service is a typed client of the contract over any Ledger.
+type Service struct {
+	Ledger Ledger
+}
+
+// NewService returns a Service over l.
+func NewService(l Ledger) *Service { return &Service{Ledger: l} }
+
+func submit[R any](ctx context.Context, l Ledger, op string, args any) (*R, Receipt, error) {
+	b, err := json.Marshal(args)
+	if err != nil {
+		return nil, Receipt{}, WrapError(EINTERNAL, err, "encode %s", op)
+	}
+	out, rcpt, err := l.Submit(ctx, op, b)
+	if err != nil {
+		return nil, Receipt{}, err
+	}
+	var r R
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, Receipt{}, WrapError(EINTERNAL, err, "decode %s result", op)
+	}
+	return &r, rcpt, nil
+}
+
+func evaluate[R any](ctx context.Context, l Ledger, op string, args any) (R, error) {
+	var r R
+	b, err := json.Marshal(args)
+	if err != nil {
+		return r, WrapError(EINTERNAL, err, "encode %s", op)
+	}
+	out, err := l.Evaluate(ctx, op, b)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		return r, WrapError(EINTERNAL, err, "decode %s result", op)
+	}
+	return r, nil
+}
+
+// RegisterOrg registers an organization. ECONFLICT if the id is taken.
+func (s *Service) RegisterOrg(ctx context.Context, a RegisterOrgArgs) (*Org, Receipt, error) {
+	return submit[Org](ctx, s.Ledger, OpRegisterOrg, a)
+}
+
+// SetOrgStatus activates or deactivates an organization.
+func (s *Service) SetOrgStatus(ctx context.Context, a SetOrgStatusArgs) (*Org, Receipt, error) {
+	return submit[Org](ctx, s.Ledger, OpSetOrgStatus, a)
+}
+
+// Grant records a consent. EINVALID for a bad scope, grantee or validity.
+func (s *Service) Grant(ctx context.Context, a GrantConsentArgs) (*Consent, Receipt, error) {
+	return submit[Consent](ctx, s.Ledger, OpGrantConsent, a)
+}
+
+// Revoke revokes a consent. EFORBIDDEN unless by is its patient; ECONFLICT
+// when already revoked; ENOTFOUND when unknown.
+func (s *Service) Revoke(ctx context.Context, id, byPatientRef string) (*Consent, Receipt, error) {
+	return submit[Consent](ctx, s.Ledger, OpRevokeConsent, RevokeConsentArgs{ID: id, By: byPatientRef})
+}
+
+// Anchor anchors a record version's salted hash. ECONFLICT when already
+// anchored.
+func (s *Service) Anchor(ctx context.Context, a Anchor) (*Anchor, Receipt, error) {
+	return submit[Anchor](ctx, s.Ledger, OpAnchorRecord, a)
+}
+
+// LogAccess commits one access entry. ECONFLICT on a duplicate id.
+func (s *Service) LogAccess(ctx context.Context, e AccessEntry) (*AccessEntry, Receipt, error) {
+	return submit[AccessEntry](ctx, s.Ledger, OpLogAccess, e)
+}
+
+// LogAccessBatch commits several entries, skipping ids already logged.
+func (s *Service) LogAccessBatch(ctx context.Context, entries []AccessEntry) (*BatchResult, Receipt, error) {
+	return submit[BatchResult](ctx, s.Ledger, OpLogAccessBatch, LogAccessBatchArgs{Entries: entries})
+}
+
+// Org returns one organization or ENOTFOUND.
+func (s *Service) Org(ctx context.Context, id string) (*Org, error) {
+	return evaluate[*Org](ctx, s.Ledger, QueryGetOrg, IDArgs{ID: id})
+}
+
+// Orgs lists every organization.
+func (s *Service) Orgs(ctx context.Context) ([]Org, error) {
+	return evaluate[[]Org](ctx, s.Ledger, QueryListOrgs, struct{}{})
+}
+
+// Consent returns one consent or ENOTFOUND.
+func (s *Service) Consent(ctx context.Context, id string) (*Consent, error) {
+	return evaluate[*Consent](ctx, s.Ledger, QueryGetConsent, IDArgs{ID: id})
+}
+
+// Consents lists consents by patient or grantee organization.
+func (s *Service) Consents(ctx context.Context, f ConsentFilter) ([]Consent, error) {
+	return evaluate[[]Consent](ctx, s.Ledger, QueryListConsents, f)
+}
+
+// GetAnchor returns a record version's anchor or ENOTFOUND.
+func (s *Service) GetAnchor(ctx context.Context, recordID string, version int) (*Anchor, error) {
+	return evaluate[*Anchor](ctx, s.Ledger, QueryGetAnchor, AnchorArgs{RecordID: recordID, Version: version})
+}
+
+// Access returns one access entry or ENOTFOUND.
+func (s *Service) Access(ctx context.Context, id string) (*AccessEntry, error) {
+	return evaluate[*AccessEntry](ctx, s.Ledger, QueryGetAccess, IDArgs{ID: id})
+}
+
+// AccessLog returns a page of access entries.
+func (s *Service) AccessLog(ctx context.Context, f AccessFilter) (*AccessPage, error) {
+	return evaluate[*AccessPage](ctx, s.Ledger, QueryListAccess, f)
+}

@@ -1,0 +1,162 @@
+package records
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/medshare/medshare/consent"
+	"github.com/medshare/medshare/policy"
+)
+
+// Authorizer decides requests. policy.Engine implements it.
+type Authorizer interface {
+	// Decide evaluates in; an error means deny.
+	Decide(ctx context.Context, in policy.Input) (policy.Decision, error)
+	// Digest identifies the loaded policy.
+	Digest() string
+}
+
+// AccessLogger makes access entries durable before content leaves. On the
+// embedded ledger it commits the entry; on Fabric it writes the outbox.
+type AccessLogger interface {
+	// Log makes e durable. EUNAVAILABLE when it cannot.
+	Log(ctx context.Context, e consent.AccessEntry) error
+}
+
+// ReceiptSigner signs claim-verification receipts as compact JWS.
+type ReceiptSigner interface {
+	// Sign returns a compact JWS over payload.
+	Sign(payload []byte) (string, error)
+}
+
+// ConsentSource lists consents for authorization. consent.Service reads the
+// ledger; a read model in the document store can stand in where the ledger
+// is slow to query.
+type ConsentSource interface {
+	// Consents lists consents by patient or grantee organization.
+	Consents(ctx context.Context, f consent.ConsentFilter) ([]consent.Consent, error)
+}
+
+// Service is medshare's application service: it carries out the three
+// journeys (upload and fetch records, grant and revoke consent, verify
+// claims) and the access log, asking the Authorizer before each step and
+// logging each read before any content leaves.
+type Service struct {
+	Store      Store
+	Keys       KeyRing
+	Ledger     *consent.Service
+	Consents   ConsentSource
+	Access     AccessLogger
+	Authz      Authorizer
+	Refs       *consent.Pseudonymizer
+	Receipts   ReceiptSigner
+	ReceiptKID string
+	Logger     *slog.Logger
+	Now        func() time.Time
+
+	// MaxContentBytes bounds an uploaded record; 0 means 8 MiB.
+	MaxContentBytes int
+
+	known sync.Map // actor refs whose alias is stored
+}
+
+// rememberActor stores sub's alias once per process, so access logs can
+// name actors to those allowed to read them.
+func (s *Service) rememberActor(ctx context.Context, sub policy.Subject) error {
+	if _, ok := s.known.Load(sub.Ref); ok || sub.Ref == "" {
+		return nil
+	}
+	if err := s.Store.SaveAlias(ctx, sub.Ref, sub.ID); err != nil {
+		return err
+	}
+	s.known.Store(sub.Ref, true)
+	return nil
+}
+
+// LedgerAccessLog logs each access entry as its own ledger transaction (the
+// embedded ledger's group commit batches them).
+type LedgerAccessLog struct {
+	Ledger *consent.Service
+}
+
+// Log implements AccessLogger.
+func (l LedgerAccessLog) Log(ctx context.Context, e consent.AccessEntry) error {
+	_, _, err := l.Ledger.LogAccess(ctx, e)
+	return err
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// NewID returns a random id (130 bits, lowercase base32) with a short
+// prefix naming its kind.
+func NewID(prefix string) string {
+	return prefix + strings.ToLower(rand.Text())
+}
+
+// decide asks the Authorizer and turns an evaluation error into a denial
+// that still carries a reason: medshare fails closed.
+func (s *Service) decide(ctx context.Context, in policy.Input) policy.Decision {
+	if in.Time.IsZero() {
+		in.Time = s.now()
+	}
+	if in.Consents == nil {
+		in.Consents = []consent.Consent{}
+	}
+	d, err := s.Authz.Decide(ctx, in)
+	if err != nil {
+		s.logger().ErrorContext(ctx, "policy evaluation failed", "err", err, "action", in.Action)
+		return policy.Decision{Allow: false, Reasons: []string{"policy evaluation failed; access denied"}, PolicyDigest: s.Authz.Digest()}
+	}
+	if len(d.Reasons) == 0 {
+		d.Reasons = []string{"no reason given"}
+	}
+	return d
+}
+
+// denied returns the EFORBIDDEN error for a denial, reasons in the message.
+func denied(d policy.Decision) error {
+	msg := "access denied"
+	for i, r := range d.Reasons {
+		if i == 0 {
+			msg += ": " + r
+		} else {
+			msg += "; " + r
+		}
+	}
+	return consent.Errorf(consent.EFORBIDDEN, "%s", msg)
+}
+
+// grantedConsents returns the consents of patientRef granted to org, for the
+// policy; an empty org gets none.
+func (s *Service) grantedConsents(ctx context.Context, patientRef, org string) ([]consent.Consent, error) {
+	if org == "" {
+		return []consent.Consent{}, nil
+	}
+	all, err := s.Consents.Consents(ctx, consent.ConsentFilter{PatientRef: patientRef})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]consent.Consent, 0, len(all))
+	for _, c := range all {
+		if c.Grantee.Org == org {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
