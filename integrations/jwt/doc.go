@@ -1,0 +1,17 @@
+// Package jwt holds everything medshare does with JOSE: it verifies bearer
+// tokens, runs the dev issuer used in embedded mode, signs and checks
+// claim-verification receipts, and publishes the JWKS document.
+//
+// It is the only package of the project that imports
+// github.com/lestrrat-go/jwx; the rest of medshare sees Claims, *Verifier,
+// *Issuer, *Signer and byte slices. Every error is a *consent.Error: token
+// failures carry consent.EUNAUTHORIZED with a short message safe to show to
+// the caller (never the token itself), configuration mistakes carry
+// consent.EINVALID, and an unreachable JWKS endpoint consent.EUNAVAILABLE.
+//
+// Verification is deliberately narrower than what jwx accepts by default:
+// only compact serialization with canonical base64url, a mandatory kid that
+// names a key in the set, and only the algorithm bound to that key, which
+// must also be in the configured allow-list. The algorithm is never inferred
+// from the key or trusted from the token header.
+package jwt

@@ -1,0 +1,141 @@
+# Records: read (content), list (metadata), write (upload).
+package medshare.authz
+
+# ---------------------------------------------------------------------------
+# read: record content. The order is the order of preference: a read that
+# needs no consent does not cite one, and a consented read is never recorded
+# as break-glass.
+
+read_allowed := {"allow": true, "reasons": [reason], "obligations": []} if {
+	own_patient
+	reason := "patient reads their own record"
+} else := {"allow": true, "reasons": [reason], "obligations": []} if {
+	input.purpose == "TREAT"
+	care_provider
+	authoring_org
+	reason := sprintf("authoring organization %s reads its own record for TREAT", [input.subject.org])
+} else := {"allow": true, "reasons": [reason], "obligations": [], "consent": basis} if {
+	care_provider
+	c := consent_for(input.purpose)
+	basis := {"id": c.id, "version": c.version}
+	reason := sprintf(
+		"consent %s (version %v) grants %s access to this record for purpose %s",
+		[c.id, c.version, input.subject.org, input.purpose],
+	)
+} else := decision if {
+	care_provider
+	break_glass_ok
+	decision := {
+		"allow": true,
+		"reasons": [sprintf(
+			"break-glass: %s declared an emergency (%s) and reads category %s for ETREAT",
+			[input.subject.org, break_glass_text, input.resource.category],
+		)],
+		"obligations": ["notify-patient", "flag-audit"],
+	}
+}
+
+read_denial := ["insurers never read record content: they verify claim facts (verify_claim) under an HPAYMT consent"] if {
+	input.subject.role == "insurer"
+} else := ["administrators manage organizations and read no records"] if {
+	input.subject.role == "admin"
+} else := ["auditors read the access log, not records"] if {
+	input.subject.role == "auditor"
+} else := ["patients may read only their own records"] if {
+	input.subject.role == "patient"
+} else := [sprintf("role %q may not read records", [text(["subject", "role"])])] if {
+	not input.subject.role == "provider"
+} else := [sprintf(
+	"providers read records only as members of a hospital, clinic or lab (organization %q of type %q)",
+	[text(["subject", "org"]), text(["subject", "orgType"])],
+)] if {
+	not care_provider
+} else := [sprintf(
+	"break-glass cannot open restricted category %s: only a consent naming that category or record opens it",
+	[input.resource.category],
+)] if {
+	input.purpose == "ETREAT"
+	category_restricted
+} else := ["break-glass (ETREAT) requires a declared emergency and a non-empty break-glass reason"] if {
+	input.purpose == "ETREAT"
+	not break_glass_reason
+} else := array.concat(
+	[sprintf(
+		"no active consent for org %s covers record %s (category %s) for purpose %s",
+		[text(["subject", "org"]), text(["resource", "id"]), text(["resource", "category"]), text(["purpose"])],
+	)],
+	restricted_note,
+)
+
+# restricted_note explains why a wildcard consent did not help.
+restricted_note := [sprintf(
+	"category %s is restricted: the wildcard category does not open it; a consent must name it or the record",
+	[input.resource.category],
+)] if {
+	category_restricted
+} else := []
+
+# ---------------------------------------------------------------------------
+# list: record metadata (id, category, dates), never content.
+
+list_allowed := {"allow": true, "reasons": [reason], "obligations": []} if {
+	own_patient
+	reason := "patient lists their own records"
+} else := {"allow": true, "reasons": [reason], "obligations": []} if {
+	care_provider
+	authoring_org
+	reason := sprintf("authoring organization %s sees its own record", [input.subject.org])
+} else := {"allow": true, "reasons": [reason], "obligations": [], "consent": basis} if {
+	care_provider
+	c := any_consent
+	basis := {"id": c.id, "version": c.version}
+	reason := sprintf("consent %s (version %v) grants %s access to this record", [c.id, c.version, input.subject.org])
+} else := {"allow": true, "reasons": [reason], "obligations": [], "consent": basis} if {
+	insurer
+	c := consent_for("HPAYMT")
+	basis := {"id": c.id, "version": c.version}
+	reason := sprintf(
+		"consent %s (version %v) grants insurer %s access to this record for HPAYMT",
+		[c.id, c.version, input.subject.org],
+	)
+}
+
+list_denial := ["administrators manage organizations and see no records"] if {
+	input.subject.role == "admin"
+} else := ["auditors read the access log, not records"] if {
+	input.subject.role == "auditor"
+} else := ["patients may see only their own records"] if {
+	input.subject.role == "patient"
+} else := [sprintf(
+	"no active HPAYMT consent from the patient covers record %s (category %s) for insurer %s",
+	[text(["resource", "id"]), text(["resource", "category"]), input.subject.org],
+)] if {
+	insurer
+} else := [sprintf(
+	"role %q with organization type %q may not see records",
+	[text(["subject", "role"]), text(["subject", "orgType"])],
+)] if {
+	not care_provider
+} else := array.concat(
+	[sprintf(
+		"no active consent for org %s covers record %s (category %s) for any purpose",
+		[input.subject.org, text(["resource", "id"]), text(["resource", "category"])],
+	)],
+	restricted_note,
+)
+
+# ---------------------------------------------------------------------------
+# write: upload a record, as one's own organization.
+
+write_allowed := {"allow": true, "reasons": [reason], "obligations": []} if {
+	care_provider
+	authoring_org
+	reason := sprintf("provider at %s uploads a record for its own organization", [input.subject.org])
+}
+
+write_denial := ["only providers at a hospital, clinic or lab upload records"] if {
+	not care_provider
+} else := [sprintf(
+	"providers upload records only as their own organization (%s), not as %s",
+	[input.subject.org, text(["resource", "org"])],
+)]
