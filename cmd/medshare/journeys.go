@@ -30,7 +30,7 @@ type journeys struct {
 
 	tokens map[string]string
 	// Ids learned along the way.
-	procID, immID, mhID, consentB, consentX string
+	procID, immID, mhID, consentB string
 }
 
 func (j *journeys) say(format string, args ...any) {
@@ -269,7 +269,7 @@ func (j *journeys) claims(ctx context.Context) error {
 	}
 	j.detail("403: %s", r.Problem())
 	j.say("Patient p-7 grants insurer-x a payment consent (HPAYMT) for procedures.")
-	if r, err = j.expect(ctx, 201, "POST", "/v1/consents", patient7, map[string]any{
+	if _, err = j.expect(ctx, 201, "POST", "/v1/consents", patient7, map[string]any{
 		"grantee": map[string]string{"org": "insurer-x"}, "categories": []string{"procedures"}, "purposes": []string{"HPAYMT"}}); err != nil {
 		return err
 	}

@@ -154,8 +154,8 @@ func previousAnchored(tx *bbolt.Tx, r *records.Record) (*records.Record, error) 
 	prefix := []byte(r.ID + "/")
 	c := tx.Bucket(bucketRecords).Cursor()
 	// Step back from the first key after r's (r's own key is gone).
-	k, v := c.Seek(recordKey(r.ID, r.Version))
-	if k == nil {
+	var k, v []byte
+	if k, _ = c.Seek(recordKey(r.ID, r.Version)); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()
