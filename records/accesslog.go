@@ -64,8 +64,15 @@ func (s *Service) AccessLog(ctx context.Context, sub policy.Subject, patient, af
 	if err != nil {
 		return nil, err
 	}
+	pending, err := s.pendingEntries(ctx, ref, page)
+	if err != nil {
+		return nil, err
+	}
 	refs := make([]string, 0, 2*len(page.Entries))
 	for _, e := range page.Entries {
+		refs = append(refs, e.ActorRef, e.PatientRef)
+	}
+	for _, e := range pending {
 		refs = append(refs, e.ActorRef, e.PatientRef)
 	}
 	names, err := s.Store.Aliases(ctx, refs)
@@ -73,18 +80,52 @@ func (s *Service) AccessLog(ctx context.Context, sub policy.Subject, patient, af
 		return nil, err
 	}
 	out := &AccessPage{Entries: make([]AccessView, 0, len(page.Entries)), Next: page.Next}
-	for _, e := range page.Entries {
+	for i, e := range append(page.Entries, pending...) {
 		v := AccessView{
 			ID: e.ID, Time: e.Time, Action: e.Action, RecordID: e.RecordID, Patient: names[e.PatientRef],
 			Actor: names[e.ActorRef], ActorRef: e.ActorRef, Role: e.Role, Org: e.Org, Purpose: e.Purpose,
 			Decision: e.Decision, Reasons: e.Reasons, BreakGlass: e.BreakGlass, ConsentID: e.ConsentID,
 			ConsentVersion: e.ConsentVersion, PolicyDigest: e.PolicyDigest,
 		}
-		v.Ledger.Status, v.Ledger.Tx = "anchored", e.Tx
+		if i >= len(page.Entries) {
+			v.Ledger.Status = consent.OutboxPending
+			out.Entries = append(out.Entries, v)
+			continue
+		}
+		v.Ledger.Status, v.Ledger.Tx = consent.OutboxAnchored, e.Tx
 		if b, err := s.Ledger.Ledger.TxBlock(ctx, e.Tx); err == nil {
 			v.Ledger.Block = b
 		}
 		out.Entries = append(out.Entries, v)
 	}
 	return out, nil
+}
+
+// pendingEntries returns this node's outbox entries not yet anchored, shown
+// after the last ledger page so nothing durable is hidden from its patient.
+func (s *Service) pendingEntries(ctx context.Context, ref string, page *consent.AccessPage) ([]consent.AccessEntry, error) {
+	if s.Outbox == nil || page.Next != "" {
+		return nil, nil
+	}
+	onLedger := make(map[string]bool, len(page.Entries))
+	for _, e := range page.Entries {
+		onLedger[e.ID] = true
+	}
+	var out []consent.AccessEntry
+	after := ""
+	for {
+		batch, err := s.Outbox.OutboxEntries(ctx, ref, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range batch {
+			if o.Status == consent.OutboxPending && !onLedger[o.Entry.ID] {
+				out = append(out, o.Entry)
+			}
+		}
+		if len(batch) < 1000 {
+			return out, nil
+		}
+		after = batch[len(batch)-1].Entry.ID
+	}
 }

@@ -78,6 +78,9 @@ func (s *Service) Grant(ctx context.Context, sub policy.Subject, req GrantReques
 	if err != nil {
 		return nil, err
 	}
+	if err := s.cacheConsent(ctx, c); err != nil {
+		return nil, err
+	}
 	return s.view(ctx, c, &rcpt)
 }
 
@@ -95,6 +98,9 @@ func (s *Service) Revoke(ctx context.Context, sub policy.Subject, id string) (*C
 	}
 	c, rcpt, err := s.Ledger.Revoke(ctx, id, sub.PatientRef)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.cacheConsent(ctx, c); err != nil {
 		return nil, err
 	}
 	return s.view(ctx, c, &rcpt)
@@ -172,4 +178,18 @@ func (s *Service) view(ctx context.Context, c *consent.Consent, rcpt *consent.Re
 		v.Ledger.Block = b
 	}
 	return v, nil
+}
+
+// cacheConsent writes a committed consent to the read model, if any, before
+// the caller is answered: a revoke acknowledged by this node denies this
+// node's very next read. If the write fails the change is still committed;
+// the error tells the caller to retry, and the event listener catches up.
+func (s *Service) cacheConsent(ctx context.Context, c *consent.Consent) error {
+	if s.ConsentCache == nil {
+		return nil
+	}
+	if err := s.ConsentCache.SaveConsent(ctx, *c); err != nil {
+		return consent.WrapError(consent.EUNAVAILABLE, err, "consent committed on the ledger but the read model was not updated; retry the read later")
+	}
+	return nil
 }

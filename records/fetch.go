@@ -45,7 +45,7 @@ func (s *Service) loadAnchored(ctx context.Context, id string) (*Record, *consen
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := s.Ledger.GetAnchor(ctx, r.ID, r.Version)
+	a, err := s.anchor(ctx, r.ID, r.Version)
 	if consent.ErrorCode(err) == consent.ENOTFOUND && r.Status == StatusPending {
 		return nil, nil, consent.Errorf(consent.ENOTFOUND, "record %q not found", id)
 	}
@@ -63,6 +63,20 @@ func (s *Service) loadAnchored(ctx context.Context, id string) (*Record, *consen
 		}
 	}
 	return r, a, nil
+}
+
+// anchor returns a record version's committed anchor, from the cache when
+// it has been seen before (anchors never change once committed).
+func (s *Service) anchor(ctx context.Context, id string, version int) (*consent.Anchor, error) {
+	if a, ok := s.anchors.get(id); ok && a.Version == version {
+		return &a, nil
+	}
+	a, err := s.Ledger.GetAnchor(ctx, id, version)
+	if err != nil {
+		return nil, err
+	}
+	s.anchors.put(*a)
+	return a, nil
 }
 
 // Fetch runs the read journey: load metadata, load the patient's consents

@@ -61,6 +61,16 @@ type Service struct {
 	// MaxContentBytes bounds an uploaded record; 0 means 8 MiB.
 	MaxContentBytes int
 
+	// ConsentCache, when set, is the consent read model: grants and
+	// revokes made through this node are written to it as soon as they
+	// commit, so this node's next read already sees them.
+	ConsentCache consent.ConsentStore
+	// Outbox, when set, is where pending access entries wait; the access
+	// log shows them as pending until anchored.
+	Outbox consent.Outbox
+
+	anchors anchorCache
+
 	known sync.Map // actor refs whose alias is stored
 }
 
