@@ -236,3 +236,8 @@ func listAccess(st State, f AccessFilter) (*AccessPage, error) {
 	})
 	return page, err
 }
+
+// ValidateAccessEntry checks e as LogAccess would, so an entry the ledger
+// would reject is refused before it is queued anywhere (an outbox holding
+// one would block every later batch).
+func ValidateAccessEntry(e *AccessEntry) error { return validateEntry(e) }

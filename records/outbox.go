@@ -17,6 +17,9 @@ type OutboxAccessLog struct {
 
 // Log implements AccessLogger.
 func (o OutboxAccessLog) Log(ctx context.Context, e consent.AccessEntry) error {
+	if err := consent.ValidateAccessEntry(&e); err != nil {
+		return err
+	}
 	if err := o.Outbox.Enqueue(ctx, e); err != nil {
 		return err
 	}

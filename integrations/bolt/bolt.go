@@ -38,15 +38,45 @@ const schemaVersion = "1"
 //	pending   "<id>/<version %010d>" → empty, one key per pending version
 //	aliases   "<ref>" → id
 //
+//	consents           "<id>" → consent.Consent as JSON (the newest version)
+//	consentsByPatient  "<patientRef>/<id>" → empty
+//	consentsByGrantee  "<grantee org>/<id>" → empty
+//	checkpoints        "<name>" → block (8 bytes, big-endian)
+//
+//	outbox             "<entry id>" → consent.OutboxEntry as JSON
+//	outboxPending      "<timeKey>/<id>" → empty, pending entries only
+//	outboxByPatient    "<patientRef>/<timeKey>/<id>" → empty
+//	outboxByTime       "<timeKey>/<id>" → empty
+//
 // Ids are [A-Za-z0-9._-] and refs base64url, so '/' never occurs inside
 // either and a prefix ending in '/' selects exactly one id or patient.
+// timeKey is fixed-width, so key order is entry time, then id. The indexes
+// hold no values: every listing seeks its index and looks each id up.
 var (
 	bucketMeta     = []byte("meta")
 	bucketRecords  = []byte("records")
 	bucketPatients = []byte("patients")
 	bucketPending  = []byte("pending")
 	bucketAliases  = []byte("aliases")
+
+	bucketConsents          = []byte("consents")
+	bucketConsentsByPatient = []byte("consentsByPatient")
+	bucketConsentsByGrantee = []byte("consentsByGrantee")
+	bucketCheckpoints       = []byte("checkpoints")
+
+	bucketOutbox          = []byte("outbox")
+	bucketOutboxPending   = []byte("outboxPending")
+	bucketOutboxByPatient = []byte("outboxByPatient")
+	bucketOutboxByTime    = []byte("outboxByTime")
 )
+
+// allBuckets lists every bucket Open creates. Adding a bucket needs no new
+// schema version: older files simply gain it, empty.
+var allBuckets = [][]byte{
+	bucketMeta, bucketRecords, bucketPatients, bucketPending, bucketAliases,
+	bucketConsents, bucketConsentsByPatient, bucketConsentsByGrantee, bucketCheckpoints,
+	bucketOutbox, bucketOutboxPending, bucketOutboxByPatient, bucketOutboxByTime,
+}
 
 // db is a bbolt file with medshare's buckets. Stores built on one file
 // share it.
@@ -79,7 +109,7 @@ func openDB(path string) (*db, error) {
 
 // initBuckets creates missing buckets and checks the schema version.
 func initBuckets(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketRecords, bucketPatients, bucketPending, bucketAliases} {
+	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return consent.WrapError(consent.EINTERNAL, err, "create bucket %s", name)
 		}

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -11,7 +12,14 @@ import (
 // RecordStore is records.Store on a bbolt file. Lookups by id and listings
 // by patient are B+tree seeks (O(log n)), never scans. It is safe for
 // concurrent use; bbolt runs one writer at a time and readers alongside.
+//
+// It also keeps the consent read model (consent.ConsentStore) and the
+// access-log outbox (consent.Outbox) in the same file.
 type RecordStore struct {
+	// Now stamps outbox entries' Enqueued time; Open sets it to time.Now.
+	// Replace it, if at all, before the store is used.
+	Now func() time.Time
+
 	db *db
 }
 
@@ -26,7 +34,7 @@ func Open(path string) (*RecordStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RecordStore{db: d}, nil
+	return &RecordStore{Now: time.Now, db: d}, nil
 }
 
 // CreateRecord implements records.Store. EINVALID for an empty id or a

@@ -3,7 +3,9 @@
 // imports the MongoDB driver.
 //
 // Every method changes at most one document, atomically, and is safe to
-// repeat: the stores need no multi-document transactions. Writes use write
+// repeat: the stores need no multi-document transactions. The one
+// exception, MarkEntriesAnchored, updates several outbox entries, each
+// atomically on its own; a partial update is finished by repeating it. Writes use write
 // concern majority with journaling and reads use read concern majority,
 // unless the connection URI says otherwise (w=, journal=, readConcernLevel=).
 //

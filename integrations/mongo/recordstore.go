@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -29,11 +30,20 @@ var recordIndexes = []index{
 }
 
 // RecordStore is records.Store on a MongoDB database: collections records
-// and aliases. It is safe for concurrent use.
+// and aliases. It is also the consent read model (consent.ConsentStore:
+// collections consents and checkpoints) and the access-log outbox
+// (consent.Outbox: collection outbox). It is safe for concurrent use.
 type RecordStore struct {
-	client  *mongo.Client
-	records *mongo.Collection
-	aliases *mongo.Collection
+	// Now stamps outbox entries' Enqueued time; Open sets it to time.Now.
+	// Replace it, if at all, before the store is used.
+	Now func() time.Time
+
+	client      *mongo.Client
+	records     *mongo.Collection
+	aliases     *mongo.Collection
+	consents    *mongo.Collection
+	checkpoints *mongo.Collection
+	outbox      *mongo.Collection
 }
 
 var _ records.Store = (*RecordStore)(nil)
@@ -51,10 +61,27 @@ func Open(ctx context.Context, uri, database string) (*RecordStore, error) {
 		return nil, err
 	}
 	db := client.Database(database)
-	s := &RecordStore{client: client, records: db.Collection("records"), aliases: db.Collection("aliases")}
-	if err := ensureIndexes(ctx, s.records, recordIndexes); err != nil {
-		_ = disconnect(client) // the first error matters
-		return nil, err
+	// The read model and the outbox store domain types as they are, keyed
+	// by their JSON names, so the field paths in queries and indexes are
+	// the names the API and the ledger use.
+	jsonNames := options.Collection().SetBSONOptions(&options.BSONOptions{UseJSONStructTags: true})
+	s := &RecordStore{
+		Now:         time.Now,
+		client:      client,
+		records:     db.Collection("records"),
+		aliases:     db.Collection("aliases"),
+		consents:    db.Collection("consents", jsonNames),
+		checkpoints: db.Collection("checkpoints"),
+		outbox:      db.Collection("outbox", jsonNames),
+	}
+	for _, c := range []struct {
+		coll    *mongo.Collection
+		indexes []index
+	}{{s.records, recordIndexes}, {s.consents, consentIndexes}, {s.outbox, outboxIndexes}} {
+		if err := ensureIndexes(ctx, c.coll, c.indexes); err != nil {
+			_ = disconnect(client) // the first error matters
+			return nil, err
+		}
 	}
 	return s, nil
 }

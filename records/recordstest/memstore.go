@@ -6,28 +6,44 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/medshare/medshare/consent"
 	"github.com/medshare/medshare/records"
 )
 
-// MemStore is an in-memory records.Store for unit tests of other layers.
-// It follows the same contract as the real stores (Run checks it), keeps
-// copies of what it is given, and can be told to fail (Down).
+// MemStore is an in-memory records.Store, consent.ConsentStore and
+// consent.Outbox for unit tests of other layers. It follows the same
+// contracts as the real stores (Run and consenttest.RunStores check it),
+// keeps copies of what it is given, and can be told to fail (Down).
 type MemStore struct {
-	mu      sync.Mutex
-	recs    map[string]*records.Record // "id/version"
-	aliases map[string]string
-	closed  bool
+	mu          sync.Mutex
+	recs        map[string]*records.Record // "id/version"
+	aliases     map[string]string
+	consents    map[string]consent.Consent
+	checkpoints map[string]uint64
+	outbox      map[string]consent.OutboxEntry
+	closed      bool
 	// Down, when set, makes every call fail with EUNAVAILABLE.
 	Down bool
+	// Now stamps outbox entries' Enqueued time; NewMemStore sets it to
+	// time.Now.
+	Now func() time.Time
 }
 
-var _ records.Store = (*MemStore)(nil)
+var (
+	_ records.Store        = (*MemStore)(nil)
+	_ consent.ConsentStore = (*MemStore)(nil)
+	_ consent.Outbox       = (*MemStore)(nil)
+)
 
 // NewMemStore returns an empty MemStore.
 func NewMemStore() *MemStore {
-	return &MemStore{recs: map[string]*records.Record{}, aliases: map[string]string{}}
+	return &MemStore{
+		recs: map[string]*records.Record{}, aliases: map[string]string{},
+		consents: map[string]consent.Consent{}, checkpoints: map[string]uint64{},
+		outbox: map[string]consent.OutboxEntry{}, Now: time.Now,
+	}
 }
 
 func key(id string, v int) string { return fmt.Sprintf("%s/%010d", id, v) }
