@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 DATA ?= ./data
 FUZZTIME ?= 10s
 
-.PHONY: all build run demo test test-unit lint fmt-check vet staticcheck tidy-check fuzz clean
+.PHONY: all build run demo test test-chaincode test-fabric test-unit lint fmt-check vet staticcheck tidy-check fuzz clean
 
 all: build
 
@@ -23,9 +23,24 @@ run: build
 demo: build
 	$(BIN)/medshare demo
 
+CHAINCODE := cmd/medshare-chaincode
+
 ## test: every check and every test (what CI runs)
-test: lint
+test: lint test-chaincode
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-chaincode: vet, tidy-check and test the chaincode module (its own go.mod)
+test-chaincode:
+	cd $(CHAINCODE) && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	@cd $(CHAINCODE) && cp go.mod /tmp/medshare-cc-go.mod.bak && cp go.sum /tmp/medshare-cc-go.sum.bak && $(GO) mod tidy && \
+	if ! diff -q go.mod /tmp/medshare-cc-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/medshare-cc-go.sum.bak >/dev/null; then \
+		echo "go mod tidy changed $(CHAINCODE)/go.mod or go.sum: commit the tidy result"; \
+		cp /tmp/medshare-cc-go.mod.bak go.mod; cp /tmp/medshare-cc-go.sum.bak go.sum; exit 1; fi
+
+## test-fabric: the Fabric integration tests (starts or reuses the native network)
+test-fabric:
+	$(GO) test -tags fabric -count=1 -timeout 30m -p 1 ./integrations/fabric/...
+	$(GO) test -tags fabric -count=1 -timeout 30m -run 'Fabric|PeerRestart' ./cmd/medshare/
 
 ## lint: gofmt, go vet, staticcheck, go mod tidy, dependency rules
 lint: fmt-check vet staticcheck tidy-check
@@ -57,3 +72,23 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# Native Fabric network (no docker): see integrations/fabric/network/network.sh.
+FABRIC_NET := integrations/fabric/network/network.sh
+.PHONY: fabric-up fabric-down fabric-clean fabric-env
+
+## fabric-up: start (or reuse) the native Fabric network in integrations/fabric/network/.state
+fabric-up:
+	@bash $(FABRIC_NET) up
+
+## fabric-down: stop the Fabric network's processes (ledgers and binaries stay)
+fabric-down:
+	@bash $(FABRIC_NET) down
+
+## fabric-clean: stop the Fabric network and remove all its state
+fabric-clean:
+	@bash $(FABRIC_NET) clean
+
+## fabric-env: print MEDSHARE_* exports for the network: eval "$(make -s fabric-env)"
+fabric-env:
+	@bash $(FABRIC_NET) env

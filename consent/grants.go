@@ -28,10 +28,10 @@ func grantConsent(st State, a GrantConsentArgs) (*Consent, error) {
 	if err := putJSON(st, consentPrefix+c.ID, c); err != nil {
 		return nil, err
 	}
-	if err := st.Put(consentByPatient+c.PatientRef+"/"+c.ID, []byte{}); err != nil {
+	if err := st.Put(consentByPatient+c.PatientRef+"/"+c.ID, []byte(c.ID)); err != nil {
 		return nil, WrapError(EINTERNAL, err, "write state")
 	}
-	if err := st.Put(consentByGrantee+c.Grantee.Org+"/"+c.ID, []byte{}); err != nil {
+	if err := st.Put(consentByGrantee+c.Grantee.Org+"/"+c.ID, []byte(c.ID)); err != nil {
 		return nil, WrapError(EINTERNAL, err, "write state")
 	}
 	return c, nil

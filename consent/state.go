@@ -11,7 +11,8 @@ import (
 type State interface {
 	// Get returns the value stored at key, or nil if there is none.
 	Get(key string) ([]byte, error)
-	// Put stores value at key.
+	// Put stores value at key. Values are never empty: Fabric treats an
+	// empty value as a delete.
 	Put(key string, value []byte) error
 	// Range calls fn for each key in [start, end) in ascending key order,
 	// stopping early without error when fn returns ErrStopRange.
