@@ -43,12 +43,15 @@ func rawDo(tb testing.TB, base, method, path, token, ctype string, body []byte, 
 }
 
 // setupOrgs registers the demo organizations on m.
-func setupOrgs(tb testing.TB, m *Main) *journeys {
+func setupOrgs(tb testing.TB, m *Main) *journeys { return setupOrgsNS(tb, m, "") }
+
+// setupOrgsNS registers the demo organizations with ids suffixed by ns.
+func setupOrgsNS(tb testing.TB, m *Main, ns string) *journeys {
 	tb.Helper()
 	j := newJourneys(tb, m)
-	j.tokens = map[string]string{}
+	j.tokens, j.ns = map[string]string{}, ns
 	for _, o := range demoOrgs {
-		if _, err := j.expect(context.Background(), 201, "POST", "/v1/orgs", admin, map[string]string{"id": o[0], "name": o[1], "type": o[2]}); err != nil {
+		if _, err := j.expect(context.Background(), 201, "POST", "/v1/orgs", admin, map[string]string{"id": j.n(o[0]), "name": o[1], "type": o[2]}); err != nil {
 			tb.Fatal(err)
 		}
 	}

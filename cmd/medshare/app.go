@@ -80,7 +80,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (m *Main, err er
 	if err != nil {
 		return nil, err
 	}
-	if err := m.openLedger(ctx, keys); err != nil {
+	if cfg.Ledger == "fabric" {
+		err = m.openFabric(ctx)
+	} else {
+		err = m.openLedger(ctx, keys)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := m.openStore(ctx); err != nil {
@@ -111,6 +116,11 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (m *Main, err er
 		Access: records.LedgerAccessLog{Ledger: m.Consent}, Authz: m.Engine, Refs: refs,
 		Receipts: signer, Logger: logger,
 	}
+	if cfg.Ledger == "fabric" {
+		if err := m.startFabricWorkers(m.Service); err != nil {
+			return nil, err
+		}
+	}
 	if a, d, err := m.Service.RecoverPending(ctx); err != nil {
 		return nil, fmt.Errorf("recover pending records: %w", err)
 	} else if a+d > 0 {
@@ -118,7 +128,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (m *Main, err er
 	}
 	m.HTTP = mshttp.New(mshttp.Config{
 		Service: m.Service, Orgs: m.Consent, Authz: m.Engine, JWKS: jwks, Logger: logger,
-		Authenticate: authenticator(verify, m.Consent, refs),
+		Authenticate: authenticator(verify, newOrgCache(m.Consent, orgTTL(cfg)), refs),
 		Ready:        m.ready,
 		BodyLimit:    cfg.BodyLimitMB << 20,
 	})
@@ -185,7 +195,7 @@ func (m *Main) openAuth(ctx context.Context, keys keyPaths) (*jwt.Verifier, []*e
 
 // authenticator turns a verified token into a policy subject, refusing
 // organizations that are not registered and active.
-func authenticator(v *jwt.Verifier, orgs *consent.Service, refs *consent.Pseudonymizer) mshttp.Authenticator {
+func authenticator(v *jwt.Verifier, orgs *orgCache, refs *consent.Pseudonymizer) mshttp.Authenticator {
 	return func(ctx context.Context, token string) (policy.Subject, error) {
 		cl, err := v.Verify(ctx, token)
 		if err != nil {
@@ -198,7 +208,7 @@ func authenticator(v *jwt.Verifier, orgs *consent.Service, refs *consent.Pseudon
 		if cl.Org == "" {
 			return sub, nil
 		}
-		o, err := orgs.Org(ctx, cl.Org)
+		o, err := orgs.get(ctx, cl.Org)
 		switch {
 		case consent.ErrorCode(err) == consent.ENOTFOUND:
 			return policy.Subject{}, consent.Errorf(consent.EFORBIDDEN, "organization %q is not registered", cl.Org)

@@ -10,18 +10,24 @@ import (
 // Config is medshare's configuration: flags with MEDSHARE_* environment
 // equivalents. An empty value selects the embedded default.
 type Config struct {
-	Addr        string // MEDSHARE_ADDR
-	Data        string // MEDSHARE_DATA
-	MongoURI    string // MEDSHARE_MONGO_URI: unset → embedded bbolt store
-	MongoDB     string // MEDSHARE_MONGO_DB
-	Ledger      string // MEDSHARE_LEDGER: embedded | fabric
-	FabricConf  string // MEDSHARE_FABRIC_CONFIG
-	JWKSURL     string // MEDSHARE_JWKS_URL: unset → dev issuer
-	JWTIssuer   string // MEDSHARE_JWT_ISSUER
-	PolicyDir   string // MEDSHARE_POLICY_DIR: unset → embedded policies
-	Restricted  string // MEDSHARE_RESTRICTED_CATEGORIES: comma list
-	LogLevel    string // MEDSHARE_LOG_LEVEL
-	BodyLimitMB int    // MEDSHARE_BODY_LIMIT_MB
+	Addr            string // MEDSHARE_ADDR
+	Data            string // MEDSHARE_DATA
+	MongoURI        string // MEDSHARE_MONGO_URI: unset → embedded bbolt store
+	MongoDB         string // MEDSHARE_MONGO_DB
+	Ledger          string // MEDSHARE_LEDGER: embedded | fabric
+	FabricConf      string // MEDSHARE_FABRIC_CONFIG: connection profile
+	FabricChannel   string // MEDSHARE_FABRIC_CHANNEL
+	FabricChaincode string // MEDSHARE_FABRIC_CHAINCODE
+	FabricMSPID     string // MEDSHARE_FABRIC_MSPID
+	FabricCert      string // MEDSHARE_FABRIC_CERT: client signing cert (PEM)
+	FabricKey       string // MEDSHARE_FABRIC_KEY: client private key (PEM, 0600)
+	FabricOrg       string // MEDSHARE_FABRIC_ORG: org name in the profile
+	JWKSURL         string // MEDSHARE_JWKS_URL: unset → dev issuer
+	JWTIssuer       string // MEDSHARE_JWT_ISSUER
+	PolicyDir       string // MEDSHARE_POLICY_DIR: unset → embedded policies
+	Restricted      string // MEDSHARE_RESTRICTED_CATEGORIES: comma list
+	LogLevel        string // MEDSHARE_LOG_LEVEL
+	BodyLimitMB     int    // MEDSHARE_BODY_LIMIT_MB
 }
 
 // devIssuer is the issuer of tokens minted by `medshare token`.
@@ -46,6 +52,12 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.MongoDB, "mongo-db", env("MEDSHARE_MONGO_DB", "medshare"), "MongoDB database (MEDSHARE_MONGO_DB)")
 	fs.StringVar(&c.Ledger, "ledger", env("MEDSHARE_LEDGER", "embedded"), "ledger: embedded | fabric (MEDSHARE_LEDGER)")
 	fs.StringVar(&c.FabricConf, "fabric-config", env("MEDSHARE_FABRIC_CONFIG", ""), "Fabric connection profile (MEDSHARE_FABRIC_CONFIG)")
+	fs.StringVar(&c.FabricChannel, "fabric-channel", env("MEDSHARE_FABRIC_CHANNEL", "medshare"), "Fabric channel (MEDSHARE_FABRIC_CHANNEL)")
+	fs.StringVar(&c.FabricChaincode, "fabric-chaincode", env("MEDSHARE_FABRIC_CHAINCODE", "medshare"), "Fabric chaincode name (MEDSHARE_FABRIC_CHAINCODE)")
+	fs.StringVar(&c.FabricMSPID, "fabric-mspid", env("MEDSHARE_FABRIC_MSPID", ""), "Fabric client MSP id (MEDSHARE_FABRIC_MSPID)")
+	fs.StringVar(&c.FabricCert, "fabric-cert", env("MEDSHARE_FABRIC_CERT", ""), "Fabric client certificate PEM (MEDSHARE_FABRIC_CERT)")
+	fs.StringVar(&c.FabricKey, "fabric-key", env("MEDSHARE_FABRIC_KEY", ""), "Fabric client private key PEM (MEDSHARE_FABRIC_KEY)")
+	fs.StringVar(&c.FabricOrg, "fabric-org", env("MEDSHARE_FABRIC_ORG", ""), "organization in the connection profile (MEDSHARE_FABRIC_ORG)")
 	fs.StringVar(&c.JWKSURL, "jwks-url", env("MEDSHARE_JWKS_URL", ""), "identity provider JWKS URL; empty → dev issuer (MEDSHARE_JWKS_URL)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", env("MEDSHARE_JWT_ISSUER", ""), "expected token issuer with --jwks-url (MEDSHARE_JWT_ISSUER)")
 	fs.StringVar(&c.PolicyDir, "policy-dir", env("MEDSHARE_POLICY_DIR", ""), "directory of .rego policies; empty → embedded (MEDSHARE_POLICY_DIR)")
@@ -60,7 +72,9 @@ func (c *Config) validate() error {
 	case "embedded", "":
 		c.Ledger = "embedded"
 	case "fabric":
-		return fmt.Errorf("MEDSHARE_LEDGER=fabric is not available in this build yet: use embedded")
+		if c.FabricConf == "" || c.FabricCert == "" || c.FabricKey == "" {
+			return fmt.Errorf("MEDSHARE_LEDGER=fabric needs MEDSHARE_FABRIC_CONFIG, MEDSHARE_FABRIC_CERT and MEDSHARE_FABRIC_KEY (eval \"$(make -s fabric-env)\" sets them for the local network)")
+		}
 	default:
 		return fmt.Errorf("MEDSHARE_LEDGER must be embedded or fabric, not %q", c.Ledger)
 	}

@@ -29,6 +29,9 @@ type journeys struct {
 	step int
 
 	tokens map[string]string
+	// ns, when set, is appended to every organization and patient id, so
+	// runs against a ledger that outlives them (Fabric) do not collide.
+	ns string
 	// Ids learned along the way.
 	procID, immID, mhID, consentB string
 }
@@ -42,8 +45,17 @@ func (j *journeys) detail(format string, args ...any) {
 	fmt.Fprintf(j.out, "      %s\n", fmt.Sprintf(format, args...))
 }
 
+// n namespaces an organization or patient id.
+func (j *journeys) n(id string) string { return id + j.ns }
+
 // token returns (and caches) a token for a named actor.
 func (j *journeys) token(sub, role, org string) (string, error) {
+	if org != "" {
+		org = j.n(org)
+	}
+	if role == "patient" {
+		sub = j.n(sub)
+	}
 	k := sub + "|" + role + "|" + org
 	if t, ok := j.tokens[k]; ok {
 		return t, nil
@@ -102,7 +114,7 @@ func (j *journeys) run(ctx context.Context) error {
 func (j *journeys) setup(ctx context.Context) error {
 	j.say("An administrator registers five organizations on the ledger.")
 	for _, o := range demoOrgs {
-		r, err := j.expect(ctx, 201, "POST", "/v1/orgs", admin, map[string]string{"id": o[0], "name": o[1], "type": o[2]})
+		r, err := j.expect(ctx, 201, "POST", "/v1/orgs", admin, map[string]string{"id": j.n(o[0]), "name": o[1], "type": o[2]})
 		if err != nil {
 			return err
 		}
@@ -124,7 +136,7 @@ func (j *journeys) setup(ctx context.Context) error {
 			return fmt.Errorf("demo data: %w", err)
 		}
 		r, err := j.expect(ctx, 201, "POST", "/v1/records", drAsh, map[string]any{
-			"patient": "p-7", "category": rec.cat, "contentType": "application/fhir+json", "content": json.RawMessage(content)})
+			"patient": j.n("p-7"), "category": rec.cat, "contentType": "application/fhir+json", "content": json.RawMessage(content)})
 		if err != nil {
 			return err
 		}
@@ -155,7 +167,7 @@ func (j *journeys) grantAndFetch(ctx context.Context) error {
 	j.say("Patient p-7 grants hospital-b access to her procedures for TREAT until a date.")
 	until := time.Now().UTC().Add(30 * 24 * time.Hour).Truncate(time.Second)
 	r, err = j.expect(ctx, 201, "POST", "/v1/consents", patient7, map[string]any{
-		"grantee": map[string]string{"org": "hospital-b"}, "categories": []string{"procedures"},
+		"grantee": map[string]string{"org": j.n("hospital-b")}, "categories": []string{"procedures"},
 		"purposes": []string{"TREAT"}, "validUntil": until})
 	if err != nil {
 		return err
@@ -257,7 +269,7 @@ func (j *journeys) revoke(ctx context.Context) error {
 }
 
 func (j *journeys) claims(ctx context.Context) error {
-	claim := map[string]any{"claimId": "claim-2022-0042", "patient": "p-7", "items": []map[string]any{
+	claim := map[string]any{"claimId": "claim-2022-0042", "patient": j.n("p-7"), "items": []map[string]any{
 		{"recordId": j.procID, "path": "/code/coding/0/code", "value": "430193006"},
 		{"recordId": j.procID, "path": "/performedPeriod/start", "value": "2022-06-22T12:31:08-04:00"},
 		{"recordId": j.procID, "path": "/status", "value": "completed"},
@@ -270,7 +282,7 @@ func (j *journeys) claims(ctx context.Context) error {
 	j.detail("403: %s", r.Problem())
 	j.say("Patient p-7 grants insurer-x a payment consent (HPAYMT) for procedures.")
 	if _, err = j.expect(ctx, 201, "POST", "/v1/consents", patient7, map[string]any{
-		"grantee": map[string]string{"org": "insurer-x"}, "categories": []string{"procedures"}, "purposes": []string{"HPAYMT"}}); err != nil {
+		"grantee": map[string]string{"org": j.n("insurer-x")}, "categories": []string{"procedures"}, "purposes": []string{"HPAYMT"}}); err != nil {
 		return err
 	}
 	j.say("Insurer X verifies the claim: yes per fact, a signed receipt, no content.")
