@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/medshare/medshare/consent"
 	"io"
 	"testing"
 	"time"
@@ -11,13 +12,19 @@ import (
 // consent for hospital-b, and returns the journeys helper and record id.
 func benchNode(b *testing.B) (*journeys, string) {
 	b.Helper()
-	m := MustStart(b, testConfig(b.TempDir()))
-	j := setupOrgs(b, m)
+	return seedBench(b, MustStart(b, testConfig(b.TempDir())), "")
+}
+
+// seedBench registers the orgs (ids suffixed by ns), stores one record of
+// p-7 and grants hospital-b access to it.
+func seedBench(b *testing.B, m *Main, ns string) (*journeys, string) {
+	b.Helper()
+	j := setupOrgsNS(b, m, ns)
 	j.out = io.Discard
 	ctx := context.Background()
 	content, _ := demoData.ReadFile("demodata/procedure.json")
 	r, err := j.expect(ctx, 201, "POST", "/v1/records", drAsh, map[string]any{
-		"patient": "p-7", "category": "procedures", "contentType": "application/fhir+json", "content": string(content)})
+		"patient": j.n("p-7"), "category": "procedures", "contentType": "application/fhir+json", "content": string(content)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -26,7 +33,7 @@ func benchNode(b *testing.B) (*journeys, string) {
 		b.Fatal(err)
 	}
 	if _, err := j.expect(ctx, 201, "POST", "/v1/consents", patient7, map[string]any{
-		"grantee": map[string]string{"org": "hospital-b"}, "categories": []string{"procedures"}, "purposes": []string{"TREAT"}}); err != nil {
+		"grantee": map[string]string{"org": j.n("hospital-b")}, "categories": []string{"procedures"}, "purposes": []string{"TREAT"}}); err != nil {
 		b.Fatal(err)
 	}
 	return j, rec.ID
@@ -52,7 +59,7 @@ func BenchmarkGrant(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := j.expect(ctx, 201, "POST", "/v1/consents", patient7, map[string]any{
-			"grantee": map[string]string{"org": "clinic-c"}, "categories": []string{"lab"}, "purposes": []string{"TREAT"}}); err != nil {
+			"grantee": map[string]string{"org": j.n("clinic-c")}, "categories": []string{"lab"}, "purposes": []string{"TREAT"}}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -90,4 +97,9 @@ func BenchmarkStartup(b *testing.B) {
 		_ = start
 		m.Close()
 	}
+}
+
+// consentFilter selects one patient's consents.
+func consentFilter(patientRef string) consent.ConsentFilter {
+	return consent.ConsentFilter{PatientRef: patientRef}
 }
