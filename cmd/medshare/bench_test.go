@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"github.com/medshare/medshare/consent"
 	"io"
 	"testing"
 	"time"
@@ -97,9 +96,4 @@ func BenchmarkStartup(b *testing.B) {
 		_ = start
 		m.Close()
 	}
-}
-
-// consentFilter selects one patient's consents.
-func consentFilter(patientRef string) consent.ConsentFilter {
-	return consent.ConsentFilter{PatientRef: patientRef}
 }

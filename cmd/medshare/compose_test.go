@@ -112,7 +112,7 @@ func mustLoadCompose(t *testing.T) composeFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := cli.ProjectFromOptions(context.Background(), opts)
+	p, err := opts.LoadProject(context.Background())
 	if err != nil {
 		t.Fatalf("load docker-compose.yml: %v", err)
 	}

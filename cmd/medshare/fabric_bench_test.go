@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/medshare/medshare/consent"
 	"time"
 
 	"github.com/medshare/medshare/integrations/fabric/network"
@@ -133,4 +135,9 @@ func copyKey(b *testing.B, from, to string) {
 	if err := os.WriteFile(to, data, 0o600); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// consentFilter selects one patient's consents.
+func consentFilter(patientRef string) consent.ConsentFilter {
+	return consent.ConsentFilter{PatientRef: patientRef}
 }
