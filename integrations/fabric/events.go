@@ -106,7 +106,7 @@ func (l *Ledger) retryHeight(ctx context.Context) (uint64, error) {
 		if err == nil {
 			return h, nil
 		}
-		l.log.Warn("fabric listener: no peer answers", "err", err)
+		l.log.Warn("fabric listener: no peer answers", "err", errText(err))
 		if !sleep(ctx, listenBackoff(n)) {
 			return 0, ctx.Err()
 		}
@@ -128,7 +128,7 @@ func (l *Ledger) follow(ctx context.Context, name string, from uint64, fn func(c
 		if next > start {
 			failures = 0
 		}
-		l.log.Warn("fabric block listener reconnecting", "listener", name, "from", next, "err", err)
+		l.log.Warn("fabric block listener reconnecting", "listener", name, "from", next, "err", errText(err))
 		if !sleep(ctx, listenBackoff(failures)) {
 			return
 		}
@@ -178,7 +178,7 @@ func (l *Ledger) followOnce(ctx context.Context, next *uint64, fn func(context.C
 		}
 		pbk, perr := parseBlock(b, l.cfg.Chaincode)
 		if perr != nil {
-			l.log.Error("fabric block has undecodable transactions", "block", pbk.number, "err", perr)
+			l.log.Error("fabric block has undecodable transactions", "block", pbk.number, "err", errText(perr))
 		}
 		if err := fn(ctx, pbk); err != nil {
 			return err

@@ -11,17 +11,24 @@
 // {"code","message"} of a consent.Error, which this package turns back into
 // one.
 //
-// Open applies, in code, the client fixes FABRIC.md found necessary on
-// these machines (see patchProfile): the orderer is listed under the
-// channel, discovery asks one peer at a time with retries, peer dials time
-// out after 3 s, and the SDK logs at WARNING. Event channels are always
-// drained by their own goroutine, and block listeners ask for full blocks,
-// because filtered blocks carry no chaincode event payloads. The fifth fix,
-// low-S ECDSA signatures on CA certificates (the SDK rejects a high-S CA
-// certificate with "certificate signed by unknown authority"), concerns the
-// network's crypto material: integrations/fabric/network regenerates CA
-// material until it is low-S; production CA certificates must be checked
-// the same way.
+// Receipts: Submit runs the SDK's select-endorse-validate handlers and
+// ends the chain with its own commit step, which keeps the block number of
+// the transaction's commit event (the SDK's CommitTxHandler drops it).
+// TxBlock answers from those receipts, else asks the peers (qscc
+// GetBlockByTxID through the ledger client).
+//
+// Open applies FABRIC.md's client fixes in code, whatever the profile says
+// (see patchProfile): the orderers are listed under the channel; discovery
+// asks one peer at a time with retries and peer dials time out after 3 s;
+// and Submit and Evaluate retry transient failures themselves
+// (Config.Retries). Listeners drain SDK event channels in goroutines of
+// their own and ask for full blocks, because filtered blocks carry no
+// chaincode event payloads. The SDK, which logs to standard output, logs at
+// WARNING. The remaining fix, low-S ECDSA signatures on CA certificates
+// (the SDK rejects a high-S CA certificate with "certificate signed by
+// unknown authority", then finds no peers), concerns crypto material, not
+// this client: integrations/fabric/network regenerates CA material until it
+// is low-S, and production CA certificates must be checked the same way.
 package fabric
 
 import (
@@ -30,8 +37,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +45,6 @@ import (
 	"github.com/hyperledger/fabric-sdk-go/pkg/client/ledger"
 	"github.com/hyperledger/fabric-sdk-go/pkg/common/logging"
 	sdkctx "github.com/hyperledger/fabric-sdk-go/pkg/common/providers/context"
-	"github.com/hyperledger/fabric-sdk-go/pkg/common/providers/fab"
 	"github.com/hyperledger/fabric-sdk-go/pkg/common/providers/msp"
 	"github.com/hyperledger/fabric-sdk-go/pkg/core/config"
 	"github.com/hyperledger/fabric-sdk-go/pkg/fabsdk"
@@ -123,7 +127,7 @@ type Ledger struct {
 	chp     sdkctx.ChannelProvider
 	channel *channel.Client
 	ledger  *ledger.Client
-	peers   []fab.Peer // query targets, the client's own org first
+	peers   *queryPeers // query targets, the client's own org first
 
 	receipts receiptCache // blocks of transactions this Ledger submitted
 
@@ -184,7 +188,7 @@ func Open(ctx context.Context, c Config) (*Ledger, error) {
 		sdk.Close()
 		return nil, err
 	}
-	l.log.Info("fabric ledger open", "org", c.Org, "msp", c.MSPID, "chaincode", c.Chaincode, "peers", peerURLs(l.peers))
+	l.log.Info("fabric ledger open", "org", c.Org, "msp", c.MSPID, "chaincode", c.Chaincode, "peers", l.peers.urls())
 	return l, nil
 }
 
@@ -211,7 +215,7 @@ func (l *Ledger) connect(cert, key []byte) error {
 	if err != nil {
 		return consent.WrapError(consent.EUNAVAILABLE, err, "fabric: channel context")
 	}
-	if l.peers, err = queryTargets(chCtx, l.cfg.Channel, l.cfg.MSPID); err != nil {
+	if l.peers, err = newQueryPeers(chCtx, l.cfg.Channel, l.cfg.MSPID); err != nil {
 		return err
 	}
 	if l.channel, err = channel.New(l.chp); err != nil {
@@ -221,35 +225,6 @@ func (l *Ledger) connect(cert, key []byte) error {
 		return consent.WrapError(consent.EUNAVAILABLE, err, "fabric: ledger client")
 	}
 	return nil
-}
-
-// queryTargets returns the channel's query peers from the profile, those
-// of mspID first. Queries go to one peer at a time and move to the next
-// when one cannot be reached.
-func queryTargets(chCtx sdkctx.Channel, ch, mspID string) ([]fab.Peer, error) {
-	var own, other []fab.Peer
-	for _, cp := range chCtx.EndpointConfig().ChannelPeers(ch) {
-		if !cp.ChaincodeQuery && !cp.LedgerQuery {
-			continue
-		}
-		p, err := chCtx.InfraProvider().CreatePeerFromConfig(&cp.NetworkPeer)
-		if err != nil {
-			return nil, consent.WrapError(consent.EINVALID, err, "fabric: peer %s", cp.URL)
-		}
-		if cp.MSPID == mspID {
-			own = append(own, p)
-		} else {
-			other = append(other, p)
-		}
-	}
-	byURL := func(a, b fab.Peer) int { return strings.Compare(a.URL(), b.URL()) }
-	slices.SortFunc(own, byURL)
-	slices.SortFunc(other, byURL)
-	peers := append(own, other...)
-	if len(peers) == 0 {
-		return nil, consent.Errorf(consent.EINVALID, "fabric: the profile lists no query peers for channel %q", ch)
-	}
-	return peers, nil
 }
 
 // Ping asks the client's peers, in order, for the channel height: nil as
@@ -283,11 +258,13 @@ func (l *Ledger) Height(ctx context.Context) (uint64, error) {
 // height queries the peers in order for the chain height.
 func (l *Ledger) height(ctx context.Context) (uint64, error) {
 	var errs []error
-	for _, p := range l.peers {
+	for _, p := range l.peers.ordered() {
 		info, err := l.ledger.QueryInfo(ledger.WithTargets(p), ledger.WithParentContext(ctx))
 		if err == nil {
+			l.peers.answered(p)
 			return info.BCI.Height, nil
 		}
+		l.peers.failed(p)
 		errs = append(errs, fmt.Errorf("%s: %w", p.URL(), err))
 		if ctx.Err() != nil {
 			break
@@ -326,12 +303,3 @@ func (l *Ledger) closed() bool {
 }
 
 func errClosed() error { return consent.Errorf(consent.EUNAVAILABLE, "fabric ledger is closed") }
-
-// peerURLs lists peers for logs.
-func peerURLs(ps []fab.Peer) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = p.URL()
-	}
-	return out
-}

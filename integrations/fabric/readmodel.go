@@ -53,7 +53,7 @@ func (l *Ledger) RunReadModel(ctx context.Context, store consent.ConsentStore, n
 			var c consent.Consent
 			if err := json.Unmarshal(ev.Payload, &c); err != nil {
 				// Committed data cannot be fixed by retrying: report and go on.
-				log.Error("fabric read model: undecodable consent event", "block", b.number, "tx", ev.TxID, "err", err)
+				log.Error("fabric read model: undecodable consent event", "block", b.number, "tx", ev.TxID, "err", errText(err))
 				continue
 			}
 			if !l.retryStore(ctx, log, "save consent", func() error { return store.SaveConsent(ctx, c) }) {
@@ -85,7 +85,7 @@ func (l *Ledger) retryStore(ctx context.Context, log *slog.Logger, what string, 
 		if ctx.Err() != nil {
 			return false
 		}
-		log.Warn("fabric read model: store failed, retrying", "op", what, "err", err)
+		log.Warn("fabric read model: store failed, retrying", "op", what, "err", errText(err))
 		if !sleep(ctx, listenBackoff(n)) {
 			return false
 		}

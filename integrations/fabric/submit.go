@@ -5,14 +5,12 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	pb "github.com/hyperledger/fabric-protos-go/peer"
 	"github.com/hyperledger/fabric-sdk-go/pkg/client/channel"
 	"github.com/hyperledger/fabric-sdk-go/pkg/client/channel/invoke"
 	"github.com/hyperledger/fabric-sdk-go/pkg/client/ledger"
-	"github.com/hyperledger/fabric-sdk-go/pkg/common/errors/status"
 	"github.com/hyperledger/fabric-sdk-go/pkg/common/providers/fab"
 	pkgerrors "github.com/pkg/errors"
 
@@ -79,7 +77,7 @@ type committed struct {
 
 // submitOnce runs one endorse-order-commit round.
 func (l *Ledger) submitOnce(ctx context.Context, op string, args []byte) (committed, *failure) {
-	h := &commitHandler{}
+	h := &commitHandler{poll: l.pollCommit}
 	chain := invoke.NewSelectAndEndorseHandler(
 		invoke.NewEndorsementValidationHandler(
 			invoke.NewSignatureValidationHandler(h)))
@@ -108,7 +106,7 @@ func (l *Ledger) submitOnce(ctx context.Context, op string, args []byte) (commit
 func (l *Ledger) resolveSent(ctx context.Context, st commitState, cause error) (committed, *failure) {
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
 	defer cancel()
-	block, code, err := l.lookupTx(lctx, st.txID)
+	block, code, _, err := l.lookupTx(lctx, st.txID)
 	switch {
 	case err == nil && code == pb.TxValidationCode_VALID:
 		return committed{payload: st.payload, txID: st.txID, block: block}, nil
@@ -119,6 +117,19 @@ func (l *Ledger) resolveSent(ctx context.Context, st commitState, cause error) (
 	f := failure{consent.WrapError(consent.EUNAVAILABLE, errors.Join(cause, err),
 		"fabric network unavailable: outcome of transaction %s unknown", st.txID), false}
 	return committed{}, &f
+}
+
+// pollCommit asks the peers whether txID has committed, for a commit
+// event that is late.
+func (l *Ledger) pollCommit(ctx context.Context, txID string) (*fab.TxStatusEvent, bool) {
+	ctx, cancel := context.WithTimeout(ctx, pollEvery)
+	defer cancel()
+	block, code, source, err := l.lookupTx(ctx, txID)
+	if err != nil {
+		return nil, false
+	}
+	l.log.Info("fabric commit status found by polling: the event service is late", "tx", txID, "block", block, "peer", source)
+	return &fab.TxStatusEvent{TxID: txID, TxValidationCode: code, BlockNumber: block, SourceURL: source}, true
 }
 
 // Evaluate runs the query op(args) on one peer, the client's own org's
@@ -151,19 +162,21 @@ func (l *Ledger) Evaluate(ctx context.Context, op string, args []byte) ([]byte, 
 // evaluateOnce asks the peers in order until one answers.
 func (l *Ledger) evaluateOnce(ctx context.Context, op string, args []byte) ([]byte, *failure) {
 	var last failure
-	for _, p := range l.peers {
+	for _, p := range l.peers.ordered() {
 		resp, err := l.channel.Query(
 			channel.Request{ChaincodeID: l.cfg.Chaincode, Fcn: op, Args: [][]byte{args}},
 			channel.WithTargets(p),
 			channel.WithTimeout(fab.Execute, remaining(ctx, l.cfg.Timeout)),
 			channel.WithParentContext(ctx))
 		if err == nil {
+			l.peers.answered(p)
 			return resp.Payload, nil
 		}
 		last = classify(err)
 		if !last.retry || ctx.Err() != nil {
 			break
 		}
+		l.peers.failed(p)
 		l.log.Debug("fabric query peer failed", "peer", p.URL(), "failure", last.describe())
 	}
 	return nil, &last
@@ -186,7 +199,7 @@ func (l *Ledger) TxBlock(ctx context.Context, txID string) (uint64, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	block, _, err := l.lookupTx(ctx, txID)
+	block, _, _, err := l.lookupTx(ctx, txID)
 	return block, err
 }
 
@@ -197,31 +210,34 @@ var errTxNotFound = errors.New("transaction not found")
 // returns its number and the transaction's validation code. ENOTFOUND
 // when every peer that answered knows nothing of it, EUNAVAILABLE when
 // none answered.
-func (l *Ledger) lookupTx(ctx context.Context, txID string) (uint64, pb.TxValidationCode, error) {
+func (l *Ledger) lookupTx(ctx context.Context, txID string) (block uint64, code pb.TxValidationCode, peer string, err error) {
 	var errs []error
 	answered := false
-	for _, p := range l.peers {
+	for _, p := range l.peers.ordered() {
 		b, err := l.ledger.QueryBlockByTxID(fab.TransactionID(txID), ledger.WithTargets(p), ledger.WithParentContext(ctx))
 		if err == nil {
+			l.peers.answered(p)
 			code, ok := txValidationCode(b, txID)
 			if !ok {
-				return 0, 0, consent.Errorf(consent.EINTERNAL, "block %d does not hold transaction %s", b.GetHeader().GetNumber(), txID)
+				return 0, 0, "", consent.Errorf(consent.EINTERNAL, "block %d does not hold transaction %s", b.GetHeader().GetNumber(), txID)
 			}
-			return b.GetHeader().GetNumber(), code, nil
+			return b.GetHeader().GetNumber(), code, p.URL(), nil
 		}
 		if isNotFound(err) {
+			l.peers.answered(p)
 			answered = true
 			continue
 		}
+		l.peers.failed(p)
 		errs = append(errs, pkgerrors.WithMessage(err, p.URL()))
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	if answered {
-		return 0, 0, consent.WrapError(consent.ENOTFOUND, errTxNotFound, "transaction %q not found", txID)
+		return 0, 0, "", consent.WrapError(consent.ENOTFOUND, errTxNotFound, "transaction %q not found", txID)
 	}
-	return 0, 0, consent.WrapError(consent.EUNAVAILABLE, errors.Join(errs...), "fabric network unavailable")
+	return 0, 0, "", consent.WrapError(consent.EUNAVAILABLE, errors.Join(errs...), "fabric network unavailable")
 }
 
 // isNotFound reports whether a qscc error says the transaction is unknown.
@@ -248,18 +264,19 @@ func validTxID(id string) bool {
 // first, and a caller expects to read its own write. A peer that does not
 // answer ends the wait (Evaluate will move past it anyway).
 func (l *Ledger) awaitVisible(ctx context.Context, res committed) {
-	if res.source == "" || sameEndpoint(res.source, l.peers[0].URL()) {
+	first := l.peers.ordered()[0]
+	if res.source == "" || sameEndpoint(res.source, first.URL()) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, visibleWait)
 	defer cancel()
 	for {
-		info, err := l.ledger.QueryInfo(ledger.WithTargets(l.peers[0]), ledger.WithParentContext(ctx))
+		info, err := l.ledger.QueryInfo(ledger.WithTargets(first), ledger.WithParentContext(ctx))
 		if err != nil || info.BCI.Height > res.block {
 			return
 		}
 		if !sleep(ctx, 20*time.Millisecond) {
-			l.log.Warn("fabric query peer lags", "peer", l.peers[0].URL(), "block", res.block)
+			l.log.Warn("fabric query peer lags", "peer", first.URL(), "block", res.block)
 			return
 		}
 	}
@@ -281,123 +298,10 @@ func sameEndpoint(a, b string) bool {
 // text, which callers never see; contract rejections only at debug level.
 func (l *Ledger) logFailure(msg, op string, attempts int, f *failure) {
 	if f.retry || f.err.Code == consent.EINTERNAL || f.err.Code == consent.EUNAVAILABLE {
-		l.log.Warn(msg, "op", op, "attempts", attempts, "code", f.err.Code, "message", f.err.Message, "err", f.err.Err)
+		l.log.Warn(msg, "op", op, "attempts", attempts, "code", f.err.Code, "message", f.err.Message, "err", errText(f.err.Err))
 		return
 	}
 	l.log.Debug(msg, "op", op, "code", f.err.Code, "message", f.err.Message)
-}
-
-// commitHandler ends Submit's handler chain in place of the SDK's
-// CommitTxHandler, which drops the block number: it registers for the
-// transaction's commit status, sends the endorsed transaction to the
-// orderer and waits for the status. The SDK may abandon a handler on
-// timeout while it still runs, hence the mutex.
-type commitHandler struct {
-	mu sync.Mutex
-	st commitState
-}
-
-// commitState is what one round learned.
-type commitState struct {
-	txID    string
-	payload []byte
-	sent    bool               // the orderer accepted the transaction
-	status  *fab.TxStatusEvent // its commit status, once known
-}
-
-// Handle implements invoke.Handler.
-func (h *commitHandler) Handle(rc *invoke.RequestContext, cc *invoke.ClientContext) {
-	txID := string(rc.Response.TransactionID)
-	h.mu.Lock()
-	h.st.txID, h.st.payload = txID, rc.Response.Payload
-	h.mu.Unlock()
-
-	reg, statusCh, err := cc.EventService.RegisterTxStatusEvent(txID)
-	if err != nil {
-		rc.Error = pkgerrors.WithMessage(err, "register for commit status")
-		return
-	}
-	defer cc.EventService.Unregister(reg)
-	if err := rc.Ctx.Err(); err != nil {
-		rc.Error = status.New(status.ClientStatus, status.Timeout.ToInt32(), "request ended before ordering", nil)
-		return
-	}
-	tx, err := cc.Transactor.CreateTransaction(fab.TransactionRequest{
-		Proposal: rc.Response.Proposal, ProposalResponses: rc.Response.Responses,
-	})
-	if err != nil {
-		rc.Error = pkgerrors.WithMessage(err, "create transaction")
-		return
-	}
-	if _, err := cc.Transactor.SendTransaction(tx); err != nil {
-		rc.Error = pkgerrors.WithMessage(err, "send transaction to orderer")
-		return
-	}
-	h.mu.Lock()
-	h.st.sent = true
-	h.mu.Unlock()
-
-	select {
-	case ev, ok := <-statusCh:
-		if !ok {
-			rc.Error = status.New(status.ClientStatus, status.GenericTransient.ToInt32(), "commit status channel closed", nil)
-			return
-		}
-		h.mu.Lock()
-		h.st.status = ev
-		h.mu.Unlock()
-		rc.Response.TxValidationCode = ev.TxValidationCode
-		if ev.TxValidationCode != pb.TxValidationCode_VALID {
-			rc.Error = status.New(status.EventServerStatus, int32(ev.TxValidationCode), "transaction invalidated", nil)
-		}
-	case <-rc.Ctx.Done():
-		rc.Error = status.New(status.ClientStatus, status.Timeout.ToInt32(), "no commit status before the deadline", nil)
-	}
-}
-
-// snapshot returns a copy of the state, safe to read.
-func (h *commitHandler) snapshot() commitState {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.st
-}
-
-// receiptCacheSize is how many submitted transactions' blocks TxBlock
-// answers from memory.
-const receiptCacheSize = 4096
-
-// receiptCache remembers the blocks of recent submits, oldest evicted
-// first, so TxBlock right after Submit needs no peer (which may lag the
-// one that reported the commit).
-type receiptCache struct {
-	mu    sync.Mutex
-	m     map[string]uint64
-	order []string // ring of keys in insertion order
-	next  int
-}
-
-func (c *receiptCache) put(txID string, block uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[string]uint64, receiptCacheSize)
-		c.order = make([]string, receiptCacheSize)
-	}
-	if _, ok := c.m[txID]; ok {
-		return
-	}
-	if old := c.order[c.next]; old != "" {
-		delete(c.m, old)
-	}
-	c.order[c.next], c.m[txID] = txID, block
-	c.next = (c.next + 1) % receiptCacheSize
-}
-
-func (c *receiptCache) get(txID string) (uint64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, ok := c.m[txID]
-	return b, ok
 }
 
 // backoff is the pause before attempt n+1: doubling from backoffMin to
@@ -426,4 +330,13 @@ func remaining(ctx context.Context, def time.Duration) time.Duration {
 		return max(time.Until(dl), time.Millisecond)
 	}
 	return def
+}
+
+// errText is err's text for logs. slog prints error values with %+v, which
+// for the SDK's pkg/errors values appends a stack trace to every line.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
