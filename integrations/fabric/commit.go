@@ -1,6 +1,7 @@
 package fabric
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"time"
@@ -31,6 +32,8 @@ const (
 type commitHandler struct {
 	// poll asks the peers for txID's commit; false while none knows it.
 	poll func(ctx context.Context, txID string) (*fab.TxStatusEvent, bool)
+	// after and every pace the polls; zero means pollAfter and pollEvery.
+	after, every time.Duration
 
 	mu sync.Mutex
 	st commitState
@@ -42,13 +45,16 @@ type commitState struct {
 	payload []byte
 	sent    bool               // the orderer accepted the transaction
 	status  *fab.TxStatusEvent // its commit status, once known
+
+	// When each step ended, for the log of slow submits.
+	endorsed, ordered, committed time.Time
 }
 
 // Handle implements invoke.Handler.
 func (h *commitHandler) Handle(rc *invoke.RequestContext, cc *invoke.ClientContext) {
 	txID := string(rc.Response.TransactionID)
 	h.mu.Lock()
-	h.st.txID, h.st.payload = txID, rc.Response.Payload
+	h.st.txID, h.st.payload, h.st.endorsed = txID, rc.Response.Payload, time.Now()
 	h.mu.Unlock()
 
 	reg, statusCh, err := cc.EventService.RegisterTxStatusEvent(txID)
@@ -73,7 +79,7 @@ func (h *commitHandler) Handle(rc *invoke.RequestContext, cc *invoke.ClientConte
 		return
 	}
 	h.mu.Lock()
-	h.st.sent = true
+	h.st.sent, h.st.ordered = true, time.Now()
 	h.mu.Unlock()
 
 	ev, err := h.await(rc.Ctx, txID, statusCh)
@@ -82,7 +88,7 @@ func (h *commitHandler) Handle(rc *invoke.RequestContext, cc *invoke.ClientConte
 		return
 	}
 	h.mu.Lock()
-	h.st.status = ev
+	h.st.status, h.st.committed = ev, time.Now()
 	h.mu.Unlock()
 	rc.Response.TxValidationCode = ev.TxValidationCode
 	if ev.TxValidationCode != pb.TxValidationCode_VALID {
@@ -93,7 +99,8 @@ func (h *commitHandler) Handle(rc *invoke.RequestContext, cc *invoke.ClientConte
 // await returns the transaction's commit status from the event service,
 // or from polling the peers once the event is late.
 func (h *commitHandler) await(ctx context.Context, txID string, statusCh <-chan *fab.TxStatusEvent) (*fab.TxStatusEvent, error) {
-	timer := time.NewTimer(pollAfter)
+	after, every := cmp.Or(h.after, pollAfter), cmp.Or(h.every, pollEvery)
+	timer := time.NewTimer(after)
 	defer timer.Stop()
 	for {
 		select {
@@ -108,7 +115,7 @@ func (h *commitHandler) await(ctx context.Context, txID string, statusCh <-chan 
 					return ev, nil
 				}
 			}
-			timer.Reset(pollEvery)
+			timer.Reset(every)
 		case <-ctx.Done():
 			return nil, status.New(status.ClientStatus, status.Timeout.ToInt32(), "no commit status before the deadline", nil)
 		}

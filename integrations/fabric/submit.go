@@ -28,6 +28,10 @@ const (
 // that the caller's next Evaluate sees its own write.
 const visibleWait = 2 * time.Second
 
+// slowSubmit is the attempt duration above which Submit logs where the
+// time went.
+const slowSubmit = 2 * time.Second
+
 // lookupTimeout bounds the check of a transaction whose commit status
 // never came.
 const lookupTimeout = 5 * time.Second
@@ -77,6 +81,7 @@ type committed struct {
 
 // submitOnce runs one endorse-order-commit round.
 func (l *Ledger) submitOnce(ctx context.Context, op string, args []byte) (committed, *failure) {
+	start := time.Now()
 	h := &commitHandler{poll: l.pollCommit}
 	chain := invoke.NewSelectAndEndorseHandler(
 		invoke.NewEndorsementValidationHandler(
@@ -86,6 +91,10 @@ func (l *Ledger) submitOnce(ctx context.Context, op string, args []byte) (commit
 		channel.WithTimeout(fab.Execute, remaining(ctx, l.cfg.Timeout)),
 		channel.WithParentContext(ctx))
 	st := h.snapshot()
+	if took := time.Since(start); took > slowSubmit {
+		l.log.Info("fabric submit attempt slow", "op", op, "tx", st.txID, "took", took,
+			"endorse", since(start, st.endorsed), "order", since(st.endorsed, st.ordered), "commit", since(st.ordered, st.committed))
+	}
 	if err == nil && st.status != nil {
 		return committed{payload: st.payload, txID: st.txID, block: st.status.BlockNumber, source: st.status.SourceURL}, nil
 	}
@@ -302,6 +311,14 @@ func (l *Ledger) logFailure(msg, op string, attempts int, f *failure) {
 		return
 	}
 	l.log.Debug(msg, "op", op, "code", f.err.Code, "message", f.err.Message)
+}
+
+// since is b-a, or 0 when either step did not happen.
+func since(a, b time.Time) time.Duration {
+	if a.IsZero() || b.IsZero() {
+		return 0
+	}
+	return b.Sub(a)
 }
 
 // backoff is the pause before attempt n+1: doubling from backoffMin to
