@@ -25,9 +25,10 @@ demo: build
 
 CHAINCODE := cmd/medshare-chaincode
 
-## test: every check and every test (what CI runs)
+## test: every check and every test (what CI runs), the Fabric suite included
 test: lint test-chaincode
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory test-fabric
 
 ## test-chaincode: vet, tidy-check and test the chaincode module (its own go.mod)
 test-chaincode:
