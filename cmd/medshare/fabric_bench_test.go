@@ -6,6 +6,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/medshare/medshare/consent"
@@ -140,4 +143,69 @@ func copyKey(b *testing.B, from, to string) {
 // consentFilter selects one patient's consents.
 func consentFilter(patientRef string) consent.ConsentFilter {
 	return consent.ConsentFilter{PatientRef: patientRef}
+}
+
+// BenchmarkFabricAnchoringDelay reads with 32 clients at once and reports
+// how long access entries waited in the outbox: for each entry, the time
+// of its anchoring transaction minus the time of the access (both are on
+// the ledger), as p50, p99 and max.
+func BenchmarkFabricAnchoringDelay(b *testing.B) {
+	env := network.Ensure(b)
+	cfg := testConfig(b.TempDir())
+	cfg.Ledger = "fabric"
+	cfg.FabricConf, cfg.FabricChannel, cfg.FabricChaincode = env.Profile, env.Channel, env.Chaincode
+	cfg.FabricMSPID, cfg.FabricCert, cfg.FabricKey, cfg.FabricOrg = env.MSPID, env.CertPath, env.KeyPath, "hospital"
+	m := MustStart(b, cfg)
+	j, id := seedBench(b, m, runNS())
+	ctx := context.Background()
+	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if _, err := j.expect(ctx, 200, "GET", "/v1/records/"+id, drBo, nil, treat...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	ob := m.Store.(consent.Outbox)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		p, err := ob.PendingEntries(ctx, 1)
+		if err == nil && len(p) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("entries still pending after 60 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var delays []time.Duration
+	ref := m.Service.Refs.PatientRef(j.n("p-7"))
+	for after := ""; ; {
+		page, err := m.Consent.AccessLog(ctx, consent.AccessFilter{PatientRef: ref, After: after, Limit: 1000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range page.Entries {
+			delays = append(delays, e.AnchoredAt.Sub(e.Time))
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	slices.Sort(delays)
+	q := func(p float64) float64 { return float64(delays[int(p*float64(len(delays)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.5), "ms-p50-delay")
+	b.ReportMetric(q(0.99), "ms-p99-delay")
+	b.ReportMetric(q(1), "ms-max-delay")
+	b.ReportMetric(float64(len(delays)), "entries")
 }
