@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 DATA ?= ./data
 FUZZTIME ?= 10s
 
-.PHONY: all build run demo test test-chaincode test-fabric test-unit lint fmt-check vet staticcheck tidy-check fuzz clean
+.PHONY: all build run demo soak test test-chaincode test-fabric test-unit lint fmt-check vet staticcheck tidy-check fuzz clean
 
 all: build
 
@@ -95,3 +95,8 @@ fabric-clean:
 ## fabric-env: print MEDSHARE_* exports for the network: eval "$(make -s fabric-env)"
 fabric-env:
 	@bash $(FABRIC_NET) env
+
+## soak: bounded mixed load on loopback (SOAK=60s); reports throughput, errors, RSS
+SOAK ?= 60s
+soak:
+	MEDSHARE_SOAK_DURATION=$(SOAK) $(GO) test -tags soak -count=1 -v -run '^TestSoak$$' -timeout 2h ./cmd/medshare/ | grep -E 'soak|after soak|^(ok|FAIL|---)'

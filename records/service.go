@@ -162,9 +162,12 @@ func (s *Service) grantedConsents(ctx context.Context, patientRef, org string) (
 	if err != nil {
 		return nil, err
 	}
+	// Consents that are revoked or expired never allow anything, so they
+	// are left out of the policy input; the policy checks validity again.
+	now := s.now()
 	out := make([]consent.Consent, 0, len(all))
 	for _, c := range all {
-		if c.Grantee.Org == org {
+		if c.Grantee.Org == org && c.ActiveAt(now) {
 			out = append(out, c)
 		}
 	}
