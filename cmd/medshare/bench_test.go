@@ -40,8 +40,11 @@ func seedBench(b *testing.B, m *Main, ns string) (*journeys, string) {
 
 // BenchmarkFetch is an authorized fetch at concurrency 1: JWT, consent
 // lookup, OPA, durable access entry, decrypt, respond.
-func BenchmarkFetch(b *testing.B) {
-	j, id := benchNode(b)
+func BenchmarkFetch(b *testing.B) { benchFetch(b, benchNode) }
+
+// benchFetch times sequential authorized fetches on the node seed makes.
+func benchFetch(b *testing.B, seed func(*testing.B) (*journeys, string)) {
+	j, id := seed(b)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -52,8 +55,11 @@ func BenchmarkFetch(b *testing.B) {
 }
 
 // BenchmarkGrant is a consent grant committed on the embedded ledger.
-func BenchmarkGrant(b *testing.B) {
-	j, _ := benchNode(b)
+func BenchmarkGrant(b *testing.B) { benchGrant(b, benchNode) }
+
+// benchGrant times sequential consent grants on the node seed makes.
+func benchGrant(b *testing.B, seed func(*testing.B) (*journeys, string)) {
+	j, _ := seed(b)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -142,23 +142,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	dir := t.TempDir()
 	ch := startChild(t, dir)
-	key, err := jwt.LoadOrCreateKey(keysOf(dir).devIssuer())
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := jwt.NewIssuer(key, devIssuer, audience)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mint := func(sub, role, org string) string {
-		s, err := iss.Mint(sub, role, org, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	tok := map[string]string{"admin": mint("admin-1", "admin", ""), "ash": mint("dr-ash", "provider", "hospital-a"),
-		"bo": mint("dr-bo", "provider", "hospital-b"), "p7": mint("p-7", "patient", ""), "aud": mint("aud-1", "auditor", "audit-office")}
+	tok := childTokens(t, dir)
 	c := newClient(ch.url)
 	for _, o := range demoOrgs {
 		if r, err := c.do(context.Background(), "POST", "/v1/orgs", tok["admin"], map[string]string{"id": o[0], "name": o[1], "type": o[2]}); err != nil || r.Status != 201 {
@@ -247,4 +231,27 @@ func checkBook(tb testing.TB, url string, tok map[string]string, book *ledgerBoo
 		acc++
 	}
 	return fmt.Sprintf("%d records, %d consents, %d revokes, %d access entries", recs, cons, revs, acc)
+}
+
+// childTokens mints the actors' tokens with the dev issuer key of the node
+// whose data dir is dir.
+func childTokens(tb testing.TB, dir string) map[string]string {
+	tb.Helper()
+	key, err := jwt.LoadOrCreateKey(keysOf(dir).devIssuer())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	iss, err := jwt.NewIssuer(key, devIssuer, audience)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mint := func(sub, role, org string) string {
+		s, err := iss.Mint(sub, role, org, 2*time.Hour)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return s
+	}
+	return map[string]string{"admin": mint("admin-1", "admin", ""), "ash": mint("dr-ash", "provider", "hospital-a"),
+		"bo": mint("dr-bo", "provider", "hospital-b"), "p7": mint("p-7", "patient", ""), "aud": mint("aud-1", "auditor", "audit-office")}
 }

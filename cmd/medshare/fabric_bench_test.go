@@ -21,10 +21,7 @@ import (
 func fabricBenchNode(b *testing.B) (*journeys, string) {
 	b.Helper()
 	env := network.Ensure(b)
-	cfg := testConfig(b.TempDir())
-	cfg.Ledger = "fabric"
-	cfg.FabricConf, cfg.FabricChannel, cfg.FabricChaincode = env.Profile, env.Channel, env.Chaincode
-	cfg.FabricMSPID, cfg.FabricCert, cfg.FabricKey, cfg.FabricOrg = env.MSPID, env.CertPath, env.KeyPath, "hospital"
+	cfg := fabricLedgerConfig(b.TempDir(), env)
 	m := MustStart(b, cfg)
 	return seedBench(b, m, runNS())
 }
@@ -32,30 +29,11 @@ func fabricBenchNode(b *testing.B) (*journeys, string) {
 // BenchmarkFabricFetch is BenchmarkFetch with Fabric as the ledger (bolt
 // store): the access entry goes to the outbox, the read never waits for
 // ordering.
-func BenchmarkFabricFetch(b *testing.B) {
-	j, id := fabricBenchNode(b)
-	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := j.expect(ctx, 200, "GET", "/v1/records/"+id, drBo, nil, treat...); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkFabricFetch(b *testing.B) { benchFetch(b, fabricBenchNode) }
 
 // BenchmarkFabricGrant is a consent grant committed on Fabric (endorse,
 // order, validate, commit).
-func BenchmarkFabricGrant(b *testing.B) {
-	j, _ := fabricBenchNode(b)
-	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := j.expect(ctx, 201, "POST", "/v1/consents", patient7, map[string]any{
-			"grantee": map[string]string{"org": j.n("clinic-c")}, "categories": []string{"lab"}, "purposes": []string{"TREAT"}}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkFabricGrant(b *testing.B) { benchGrant(b, fabricBenchNode) }
 
 // BenchmarkFabricRevocationLag revokes on node A and measures how long
 // node B (its own store, same network) keeps allowing reads, i.e. the
@@ -64,7 +42,7 @@ func BenchmarkFabricRevocationLag(b *testing.B) {
 	env := network.Ensure(b)
 	var first string
 	mk := func() *Main {
-		cfg := testConfig(b.TempDir())
+		cfg := fabricLedgerConfig(b.TempDir(), env)
 		if first == "" {
 			first = cfg.Data
 		} else {
@@ -72,9 +50,6 @@ func BenchmarkFabricRevocationLag(b *testing.B) {
 			// same patient would have a different ref on each node.
 			copyKey(b, keysOf(first).pepper(), keysOf(cfg.Data).pepper())
 		}
-		cfg.Ledger = "fabric"
-		cfg.FabricConf, cfg.FabricChannel, cfg.FabricChaincode = env.Profile, env.Channel, env.Chaincode
-		cfg.FabricMSPID, cfg.FabricCert, cfg.FabricKey, cfg.FabricOrg = env.MSPID, env.CertPath, env.KeyPath, "hospital"
 		return MustStart(b, cfg)
 	}
 	a, nodeB := mk(), mk()
@@ -151,10 +126,7 @@ func consentFilter(patientRef string) consent.ConsentFilter {
 // the ledger), as p50, p99 and max.
 func BenchmarkFabricAnchoringDelay(b *testing.B) {
 	env := network.Ensure(b)
-	cfg := testConfig(b.TempDir())
-	cfg.Ledger = "fabric"
-	cfg.FabricConf, cfg.FabricChannel, cfg.FabricChaincode = env.Profile, env.Channel, env.Chaincode
-	cfg.FabricMSPID, cfg.FabricCert, cfg.FabricKey, cfg.FabricOrg = env.MSPID, env.CertPath, env.KeyPath, "hospital"
+	cfg := fabricLedgerConfig(b.TempDir(), env)
 	m := MustStart(b, cfg)
 	j, id := seedBench(b, m, runNS())
 	ctx := context.Background()

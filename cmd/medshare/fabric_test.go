@@ -18,9 +18,16 @@ import (
 // fabricConfig is a node on the local Fabric network with a MongoDB-wire
 // store (FerretDB in-process).
 func fabricConfig(t *testing.T, env *network.Env) Config {
-	cfg := testConfig(t.TempDir())
-	cfg.Ledger = "fabric"
+	cfg := fabricLedgerConfig(t.TempDir(), env)
 	cfg.MongoURI = mongotest.StartFerretDB(t)
+	return cfg
+}
+
+// fabricLedgerConfig is a node in dir on the local network, as the
+// hospital org's client (bolt store unless MongoURI is set after).
+func fabricLedgerConfig(dir string, env *network.Env) Config {
+	cfg := testConfig(dir)
+	cfg.Ledger = "fabric"
 	cfg.FabricConf, cfg.FabricChannel, cfg.FabricChaincode = env.Profile, env.Channel, env.Chaincode
 	cfg.FabricMSPID, cfg.FabricCert, cfg.FabricKey, cfg.FabricOrg = env.MSPID, env.CertPath, env.KeyPath, "hospital"
 	return cfg

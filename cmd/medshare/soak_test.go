@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/medshare/medshare/integrations/jwt"
 )
 
 // rssKiB reads a process's resident set size from /proc.
@@ -47,23 +45,7 @@ func TestSoak(t *testing.T) {
 	}
 	dir := t.TempDir()
 	ch := startChild(t, dir)
-	key, err := jwt.LoadOrCreateKey(keysOf(dir).devIssuer())
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := jwt.NewIssuer(key, devIssuer, audience)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mint := func(sub, role, org string) string {
-		s, err := iss.Mint(sub, role, org, 2*time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	tok := map[string]string{"admin": mint("admin-1", "admin", ""), "ash": mint("dr-ash", "provider", "hospital-a"),
-		"bo": mint("dr-bo", "provider", "hospital-b"), "p7": mint("p-7", "patient", ""), "aud": mint("aud-1", "auditor", "audit-office")}
+	tok := childTokens(t, dir)
 	c := newClient(ch.url)
 	ctx := context.Background()
 	for _, o := range demoOrgs {
