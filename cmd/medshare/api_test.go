@@ -98,6 +98,13 @@ func TestAPIErrors(t *testing.T) {
 		{note: "provider cannot grant", method: "POST", path: "/v1/consents", token: prov, ctype: "application/json", body: `{"grantee":{"org":"hospital-b"},"categories":["lab"],"purposes":["TREAT"]}`, want: 403},
 		{note: "patient cannot register orgs", method: "POST", path: "/v1/orgs", token: pat, ctype: "application/json", body: `{"id":"x","name":"X","type":"hospital"}`, want: 403},
 		{note: "claim with invalid pointer", method: "POST", path: "/v1/claims/verify", token: prov, ctype: "application/json", body: `{"claimId":"c1","patient":"p-7","items":[{"recordId":"r-1","path":"a/b","value":1}]}`, want: 400},
+		{note: "deeply nested JSON", method: "POST", path: "/v1/consents", token: pat, ctype: "application/json", body: `{"grantee":` + strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat(`}`, 100) + `}`, want: 400},
+		{note: "invalid UTF-8", method: "POST", path: "/v1/records", token: prov, ctype: "application/json", body: "{\"patient\":\"p-7\",\"category\":\"lab\",\"contentType\":\"text/plain\",\"content\":\"\xff\xfe\"}", want: 400},
+		{note: "huge array of categories", method: "POST", path: "/v1/consents", token: pat, ctype: "application/json", body: `{"grantee":{"org":"hospital-b"},"categories":[` + strings.TrimSuffix(strings.Repeat(`"lab",`, 5000), ",") + `],"purposes":["TREAT"]}`, want: 400},
+		{note: "too many claim items", method: "POST", path: "/v1/claims/verify", token: prov, ctype: "application/json", body: `{"claimId":"c1","patient":"p-7","items":[` + strings.TrimSuffix(strings.Repeat(`{"recordId":"r-1","path":"/a","value":1},`, 500), ",") + `]}`, want: 400},
+		{note: "record id that looks like a mongo operator", method: "GET", path: "/v1/records/$gt", token: prov, headers: []string{"X-Purpose-Of-Use", "TREAT"}, want: 400},
+		{note: "record id with a dot-dot path", method: "GET", path: "/v1/records/..%2f..%2fetc", token: prov, headers: []string{"X-Purpose-Of-Use", "TREAT"}, want: 400},
+		{note: "consent id with NUL", method: "DELETE", path: "/v1/consents/c%00x", token: pat, want: 400},
 		{note: "non-numeric limit", method: "GET", path: "/v1/access-log?limit=ten", token: pat, want: 400},
 		{note: "unknown route", method: "GET", path: "/v1/nothing", token: pat, want: 404},
 	}
