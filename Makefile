@@ -7,7 +7,7 @@ ADDR ?= 127.0.0.1:8080
 DATA ?= ./data
 FUZZTIME ?= 10s
 
-.PHONY: all build run demo soak test test-chaincode test-fabric test-unit lint fmt-check vet staticcheck tidy-check fuzz clean
+.PHONY: all build run demo soak test test-chaincode test-fabric test-unit lint fmt-check vet staticcheck tidy-check fuzz fuzz-ci clean bench bench-quick
 
 all: build
 
@@ -65,13 +65,27 @@ tidy-check:
 		echo "go mod tidy changed go.mod/go.sum: commit the tidy result"; \
 		cp /tmp/medshare-go.mod.bak go.mod; cp /tmp/medshare-go.sum.bak go.sum; exit 1; fi
 
-## fuzz: run every fuzz target for FUZZTIME each
+## fuzz: run every fuzz target for FUZZTIME each (FUZZTIME=1m make fuzz)
+# Targets are discovered with one `go test -list` over all packages, which
+# prints each package's Fuzz* names before its "ok" line. Minimizing a new
+# input may take FUZZMINTIME (Go's default, 60s, would eat short runs); a
+# target that outlives FUZZTIMEOUT fails instead of hanging the loop.
+FUZZMINTIME ?= 5s
+FUZZTIMEOUT ?= 10m
 fuzz:
-	@set -e; for t in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$t | grep '^Fuzz' || true); do \
-			echo "== $$t $$f ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$t; \
-		done; done
+	@set -eo pipefail; targets="$$($(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/ {f = f " " $$1; next} \
+		/^ok/ {n = split(f, a, " "); for (i = 1; i <= n; i++) print $$2, a[i]; f = ""}')"; \
+	[ -n "$$targets" ] || { echo "no fuzz targets found"; exit 1; }; \
+	start=$$SECONDS; while read -r pkg f; do \
+		echo "== $$pkg $$f ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) \
+			-timeout $(FUZZTIMEOUT) $$pkg; \
+	done <<< "$$targets"; \
+	echo "fuzzed $$(wc -l <<< "$$targets") targets for $(FUZZTIME) each in $$((SECONDS - start))s"
+
+## fuzz-ci: every fuzz target for 3s each, 2m at most per target (what CI runs)
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s FUZZMINTIME=1s FUZZTIMEOUT=2m
 
 clean:
 	rm -rf $(BIN)
@@ -100,3 +114,18 @@ fabric-env:
 SOAK ?= 60s
 soak:
 	MEDSHARE_SOAK_DURATION=$(SOAK) $(GO) test -tags soak -count=1 -v -run '^TestSoak$$' -timeout 2h ./cmd/medshare/ | grep -E 'soak|after soak|^(ok|FAIL|---)'
+
+# Benchmarks (issue 5): cmd/medshare-bench runs bin/medshare as child processes
+# on loopback and measures each scenario against baselines in the same run.
+BENCH_FLAGS ?=
+
+## bench: every scenario (a 200k-record seed included, ~15 min); writes docs/PERFORMANCE.md
+bench: build
+	$(GO) build -o $(BIN)/medshare-bench ./cmd/medshare-bench
+	$(BIN)/medshare-bench -bin $(BIN)/medshare -out docs/PERFORMANCE.md $(BENCH_FLAGS)
+
+## bench-quick: the reduced set in under 2 minutes; exits non-zero only when a c=1
+## ratio falls below its target by more than the noise margin (-margin, default 15 %)
+bench-quick: build
+	$(GO) build -o $(BIN)/medshare-bench ./cmd/medshare-bench
+	$(BIN)/medshare-bench -quick -gate -bin $(BIN)/medshare -out $(BIN)/PERFORMANCE-quick.md $(BENCH_FLAGS)

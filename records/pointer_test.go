@@ -2,6 +2,7 @@ package records
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -83,24 +84,47 @@ func TestEvaluateItem(t *testing.T) {
 	}
 }
 
-// FuzzPointer checks that pointer parsing and evaluation never panic and
-// that a pointer which parses always resolves or reports absence.
+// FuzzPointer checks that pointer parsing and evaluation never panic; that
+// a pointer which parses is exactly its tokens escaped again (so no two
+// spellings reach one path); and that a claim item naming it is judged
+// exactly as resolving it and comparing values says, with a reason.
+// Committed seeds live in testdata/fuzz/FuzzPointer.
 func FuzzPointer(f *testing.F) {
 	for _, s := range []string{"", "/", "/a/0", "/a~1b", "/~", "/a/-", "/0/00"} {
 		f.Add(s, `{"a":[1,{"b":2}],"a/b":3}`, `2`)
 	}
+	escape := strings.NewReplacer("~", "~0", "/", "~1")
 	f.Fuzz(func(t *testing.T, ptr, doc, value string) {
 		toks, err := ParsePointer(ptr)
 		if err != nil {
+			if consent.ErrorCode(err) != consent.EINVALID {
+				t.Fatalf("ParsePointer(%q): %v", ptr, err)
+			}
 			return
+		}
+		again := ""
+		for _, tok := range toks {
+			again += "/" + escape.Replace(tok)
+		}
+		if again != ptr {
+			t.Fatalf("ParsePointer(%q) = %q, which escapes back to %q", ptr, toks, again)
 		}
 		d, err := decodeJSON([]byte(doc))
 		if err != nil {
 			return
 		}
-		got, ok := resolve(d, toks)
-		if v, err := decodeJSON([]byte(value)); err == nil && ok {
-			_ = jsonEqual(got, v)
+		got, found := resolve(d, toks)
+		want, err := decodeJSON([]byte(value))
+		if err != nil {
+			return
+		}
+		match := found && jsonEqual(got, want)
+		if found && !jsonEqual(got, got) {
+			t.Fatalf("value at %q is not equal to itself", ptr)
+		}
+		ok, reason := evaluateItem(&claimRecord{doc: d}, ClaimItem{RecordID: "r-1", Path: ptr, Value: json.RawMessage(value)})
+		if ok != match || reason == "" {
+			t.Fatalf("evaluate %q in %s against %s = %v (%q), want %v", ptr, doc, value, ok, reason, match)
 		}
 	})
 }

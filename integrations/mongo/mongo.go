@@ -10,9 +10,10 @@
 // unless the connection URI says otherwise (w=, journal=, readConcernLevel=).
 //
 // Driver errors become *consent.Error: a duplicate key is ECONFLICT; network
-// errors, timeouts, failed server selection and a closed client are
-// EUNAVAILABLE; anything else is EINTERNAL. The driver's message stays in
-// the cause and never reaches Message.
+// errors, timeouts, failed server selection, a connection pool cleared by a
+// network error and a closed client are EUNAVAILABLE; anything else is
+// EINTERNAL. The driver's message stays in the cause and never reaches
+// Message.
 //
 // Tests run against FerretDB (see mongotest), which speaks the wire protocol
 // but accepts and ignores write and read concerns; the durability settings
@@ -154,11 +155,23 @@ func wrapError(err error, format string, args ...any) error {
 	}
 }
 
+// retryablePool is the driver's RetryablePoolError: a connection checkout
+// that failed because the pool was cleared after another operation's
+// network error. The driver retries it once; when the retry fails too (or
+// retries are off), it returns this error, which carries no label.
+type retryablePool interface {
+	error
+	Retryable() bool
+}
+
 // unavailable reports whether err means the server could not be reached or
 // did not answer in time, as opposed to rejecting the request.
 func unavailable(err error) bool {
 	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) ||
 		errors.Is(err, mongo.ErrClientDisconnected) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	if rp, ok := errors.AsType[retryablePool](err); ok && rp.Retryable() {
 		return true
 	}
 	var se mongo.ServerError

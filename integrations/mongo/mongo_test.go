@@ -27,6 +27,7 @@ func TestWrapError(t *testing.T) {
 		{"deadline", fmt.Errorf("driver secret: %w", context.DeadlineExceeded), consent.EUNAVAILABLE},
 		{"canceled", fmt.Errorf("driver secret: %w", context.Canceled), consent.EUNAVAILABLE},
 		{"closed client", mongo.ErrClientDisconnected, consent.EUNAVAILABLE},
+		{"connection pool cleared", poolCleared{}, consent.EUNAVAILABLE},
 		{"rejected command", mongo.CommandError{Code: 2, Name: "BadValue", Message: "driver secret"}, consent.EINTERNAL},
 		{"anything else", errors.New("driver secret"), consent.EINTERNAL},
 		{"domain error keeps its code", consent.Errorf(consent.ENOTFOUND, "record r1 not found"), consent.ENOTFOUND},
@@ -47,3 +48,9 @@ func TestWrapError(t *testing.T) {
 		}
 	}
 }
+
+// poolCleared stands in for the driver's unexported poolClearedError.
+type poolCleared struct{}
+
+func (poolCleared) Error() string   { return "connection pool was cleared: driver secret" }
+func (poolCleared) Retryable() bool { return true }
