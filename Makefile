@@ -29,6 +29,7 @@ CHAINCODE := cmd/medshare-chaincode
 test: lint test-chaincode
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory test-fabric
+	$(MAKE) --no-print-directory fuzz-ci
 
 ## test-chaincode: vet, tidy-check and test the chaincode module (its own go.mod)
 test-chaincode:
