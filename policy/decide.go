@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/medshare/medshare/consent"
@@ -21,7 +22,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if in.Time.IsZero() {
 		return Decision{}, consent.Errorf(consent.EINVALID, "policy: decision input has no time")
 	}
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(e.keys.input(&in)))
+	// No metrics are read, so none are collected: OPA would otherwise make
+	// a fresh metrics registry (three maps) for every evaluation.
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(e.keys.input(&in)), rego.EvalMetrics(metrics.NoOp()))
 	if err != nil {
 		return Decision{}, consent.WrapError(consent.EINTERNAL, err, "policy: evaluate %s", decisionRef)
 	}

@@ -14,4 +14,8 @@
 // names a key in the set, and only the algorithm bound to that key, which
 // must also be in the configured allow-list. The algorithm is never inferred
 // from the key or trusted from the token header.
+//
+// A Verifier may keep verified tokens (VerifierConfig.CacheSize): bounded,
+// keyed by the token's SHA-256, never answering at or after the token's exp
+// nor once its key has left the key set, and never holding a failure.
 package jwt

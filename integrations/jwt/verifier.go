@@ -3,6 +3,7 @@ package jwt
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strings"
@@ -63,6 +64,14 @@ type VerifierConfig struct {
 	MaxTokenBytes int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	// CacheSize, when positive, keeps the claims of up to that many
+	// verified tokens, keyed by the token's SHA-256, so a token presented
+	// again is not parsed and its signature not checked again. A cached
+	// result is never served at or after the token's exp, nor once its
+	// signing key has left the key set; failures are never cached. 0
+	// disables the cache; DefaultCacheSize suits a node.
+	CacheSize int
 }
 
 // Verifier verifies bearer tokens. It is safe for concurrent use.
@@ -75,6 +84,7 @@ type Verifier struct {
 	skew     time.Duration
 	maxBytes int
 	now      func() time.Time
+	cache    *tokenCache // nil when CacheSize is 0
 }
 
 // NewVerifier returns a Verifier for c. With JWKSURL it fetches the JWKS once
@@ -102,6 +112,9 @@ func NewVerifier(ctx context.Context, c VerifierConfig) (*Verifier, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
+	if c.CacheSize > 0 {
+		v.cache = newTokenCache(c.CacheSize)
+	}
 	if c.JWKSURL != "" {
 		v.remote, err = newRemoteSet(ctx, c, algs)
 		if err != nil {
@@ -127,8 +140,8 @@ func (c *VerifierConfig) validate() error {
 		return consent.Errorf(consent.EINVALID, "verifier: use either a JWKS URL or local keys, not both")
 	case c.JWKSURL == "" && len(c.Keys) == 0 && len(c.HMACSecret) == 0:
 		return consent.Errorf(consent.EINVALID, "verifier: no keys configured (set a JWKS URL or local keys)")
-	case c.Skew < 0 || c.MaxTokenBytes < 0 || c.JWKSRefresh < 0:
-		return consent.Errorf(consent.EINVALID, "verifier: skew, token size and refresh interval must not be negative")
+	case c.Skew < 0 || c.MaxTokenBytes < 0 || c.JWKSRefresh < 0 || c.CacheSize < 0:
+		return consent.Errorf(consent.EINVALID, "verifier: skew, token size, refresh interval and cache size must not be negative")
 	case len(c.HMACSecret) > 0 && (len(c.HMACSecret) < minHMACSecret || c.HMACKeyID == ""):
 		return consent.Errorf(consent.EINVALID, "verifier: an HMAC secret needs at least %d bytes and a key id", minHMACSecret)
 	}
@@ -232,6 +245,8 @@ func (v *Verifier) Close() error {
 // one bound to its key, its kid is missing or unknown, its signature, iss,
 // aud, exp, nbf or iat fail, or its sub, role or org claims are missing or
 // inconsistent. ctx bounds a JWKS refresh triggered by an unknown kid.
+// With a cache (VerifierConfig.CacheSize), a token that passed before is
+// answered from it until its exp.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	switch {
 	case token == "":
@@ -239,12 +254,40 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	case len(token) > v.maxBytes:
 		return nil, unauthorized("token is too large")
 	}
-	h, err := inspect(token, consent.EUNAUTHORIZED, "token")
+	var sum [sha256.Size]byte
+	if v.cache != nil {
+		sum = sha256.Sum256([]byte(token))
+		if e, ok := v.cache.get(sum, v.now()); ok && v.keyStillBound(e.kid, e.alg) {
+			c := e.claims
+			return &c, nil
+		}
+	}
+	cl, h, err := v.verify(ctx, token)
 	if err != nil {
 		return nil, err
 	}
+	if v.cache != nil {
+		v.cache.put(sum, cacheEntry{claims: *cl, kid: h.kid, alg: h.alg})
+	}
+	return cl, nil
+}
+
+// keyStillBound reports whether kid still names a key of the set bound to
+// alg: a cached token is served only while its key is.
+func (v *Verifier) keyStillBound(kid string, alg jwa.SignatureAlgorithm) bool {
+	key, ok := v.set.LookupKeyID(kid)
+	return ok && v.algs[alg] && key.Algorithm().String() == alg.String()
+}
+
+// verify is the full verification of Verify, without the cache; it also
+// returns the token's header.
+func (v *Verifier) verify(ctx context.Context, token string) (*Claims, header, error) {
+	h, err := inspect(token, consent.EUNAUTHORIZED, "token")
+	if err != nil {
+		return nil, h, err
+	}
 	if err := v.checkHeader(ctx, h); err != nil {
-		return nil, err
+		return nil, h, err
 	}
 	tok, err := jwxjwt.Parse([]byte(token),
 		jwxjwt.WithKeySet(v.set, jws.WithRequireKid(true), jws.WithInferAlgorithmFromKey(false), jws.WithUseDefault(false)),
@@ -257,9 +300,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		jwxjwt.WithClock(jwxjwt.ClockFunc(v.now)),
 	)
 	if err != nil {
-		return nil, v.parseError(err)
+		return nil, h, v.parseError(err)
 	}
-	return claimsOf(tok)
+	cl, err := claimsOf(tok)
+	return cl, h, err
 }
 
 // checkHeader applies the allow-list and binds the token to its key: the
