@@ -12,17 +12,20 @@ func (b *bench) candidate(ctx context.Context) error {
 	if b.cfg.candidate == "" {
 		return nil
 	}
-	cand, err := buildNode(ctx, b.cfg, b.corp, "node-candidate", b.cfg.records, nodeOpts{bin: b.cfg.candidate})
+	prod, err := b.build(ctx, "node-product", b.cfg.records, nodeOpts{})
 	if err != nil {
 		return err
 	}
-	b.cand = cand
+	cand, err := b.build(ctx, "node-candidate", b.cfg.records, nodeOpts{bin: b.cfg.candidate})
+	if err != nil {
+		return err
+	}
 	r, err := interleave(ctx, b.cfg,
 		plain("floor c1", 1, bareOp(b.base, "floor")),
-		plain("product c1", 1, readOp(b.node, b.node.reader(), 200)),
+		plain("product c1", 1, readOp(prod, prod.reader(), 200)),
 		plain("candidate c1", 1, readOp(cand, cand.reader(), 200)),
 		plain("bare c32", 32, bareOp(b.base, "bare")),
-		plain("product c32", 32, readOp(b.node, b.node.reader(), 200)),
+		plain("product c32", 32, readOp(prod, prod.reader(), 200)),
 		plain("candidate c32", 32, readOp(cand, cand.reader(), 200)),
 	)
 	if err != nil {

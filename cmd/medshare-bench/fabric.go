@@ -31,15 +31,18 @@ func (b *bench) fabric(ctx context.Context) error {
 	}
 	b.tg.fabricGrant.text = fmt.Sprintf("Fabric grant p50 ≤ BatchTimeout (%v) + 150 ms", batch)
 	ns := "-b" + strings.ToLower(rand.Text()[:6])
-	fab, err := buildNode(ctx, b.cfg, b.corp, "node-fabric", b.cfg.fabricRecords, nodeOpts{env: env, ns: ns, inPlace: true})
+	fab, err := b.build(ctx, "node-fabric", b.cfg.fabricRecords, nodeOpts{env: env, ns: ns, inPlace: true})
 	if err != nil {
 		return fmt.Errorf("fabric node: %w", err)
 	}
-	defer func() { _ = fab.stop() }()
-	if err := b.fabricGrant(ctx, fab, batch); err != nil {
+	emb, err := b.build(ctx, "node-fabric-ref", b.cfg.fabricRecords, nodeOpts{})
+	if err != nil {
 		return err
 	}
-	if err := b.fabricFetch(ctx, fab); err != nil {
+	if err := b.fabricGrant(ctx, emb, fab, batch); err != nil {
+		return err
+	}
+	if err := b.fabricFetch(ctx, emb, fab); err != nil {
 		return err
 	}
 	return b.fabricAnchoring(ctx, env)
@@ -107,9 +110,9 @@ func grantOp(s *seeded) timedOp {
 }
 
 // fabricGrant compares grant latency on Fabric with the embedded ledger.
-func (b *bench) fabricGrant(ctx context.Context, fab *seeded, batch time.Duration) error {
+func (b *bench) fabricGrant(ctx context.Context, emb, fab *seeded, batch time.Duration) error {
 	r, err := interleave(ctx, b.cfg,
-		phase{name: "embedded grant", c: 1, fn: grantOp(b.node)},
+		phase{name: "embedded grant", c: 1, fn: grantOp(emb)},
 		phase{name: "fabric grant", c: 1, fn: grantOp(fab)},
 	)
 	if err != nil {
@@ -128,11 +131,11 @@ func (b *bench) fabricGrant(ctx context.Context, fab *seeded, batch time.Duratio
 
 // fabricFetch compares authorized reads with Fabric as the ledger (access
 // entries to the outbox, anchored in batches) with the embedded ledger.
-func (b *bench) fabricFetch(ctx context.Context, fab *seeded) error {
+func (b *bench) fabricFetch(ctx context.Context, emb, fab *seeded) error {
 	r, err := interleave(ctx, b.cfg,
-		plain("embedded c1", 1, readOp(b.node, b.node.reader(), 200)),
+		plain("embedded c1", 1, readOp(emb, emb.reader(), 200)),
 		plain("fabric c1", 1, readOp(fab, fab.reader(), 200)),
-		plain("embedded c32", 32, readOp(b.node, b.node.reader(), 200)),
+		plain("embedded c32", 32, readOp(emb, emb.reader(), 200)),
 		plain("fabric c32", 32, readOp(fab, fab.reader(), 200)),
 	)
 	if err != nil {

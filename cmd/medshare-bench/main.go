@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -54,7 +55,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.BoolVar(&c.gate, "gate", false, "exit 1 when a c=1 ratio falls below its target by more than -margin")
 	fs.Float64Var(&c.margin, "margin", 0.15, "noise margin for -gate, relative to the target")
 	fs.BoolVar(&c.keep, "keep", false, "keep the data dirs and node logs")
-	fs.StringVar(&c.only, "only", "", "run only the scenarios whose key contains this (fetch, denied, upload, grant, revoke, claims, log, policy, scale, memory)")
+	fs.StringVar(&c.only, "only", "", "run only the scenarios whose key is in this comma list (fetch, denied, upload, grant, revoke, claims, log, policy, history, scale, memory, fabric, candidate)")
 	fs.StringVar(&c.bin, "bin", "bin/medshare", "medshare binary")
 	fs.StringVar(&c.candidate, "candidate", "", "a second medshare binary to compare with -bin (A/B test of a change)")
 	fs.StringVar(&c.out, "out", "docs/PERFORMANCE.md", "markdown output; empty to print only")
@@ -179,8 +180,8 @@ func setup(ctx context.Context, cfg *config) (*bench, func(), error) {
 		seedOwned = true
 	}
 	cleanup := func() {
-		for _, s := range []*seeded{b.node, b.big, b.cand} {
-			if s != nil && s.node != nil {
+		for _, s := range b.nodes {
+			if s.running() {
 				_ = s.stop()
 			}
 		}
@@ -202,7 +203,7 @@ func setup(ctx context.Context, cfg *config) (*bench, func(), error) {
 		return nil, nil, err
 	}
 	progress("main node: seeding %d records", cfg.records)
-	if b.node, err = buildNode(ctx, cfg, b.corp, "node-main", cfg.records, nodeOpts{}); err != nil {
+	if b.node, err = b.build(ctx, "node-main", cfg.records, nodeOpts{}); err != nil {
 		cleanup()
 		return nil, nil, err
 	}
@@ -226,13 +227,14 @@ func (b *bench) runAll(ctx context.Context) error {
 		{"claims", "claim verification", true, b.claims},
 		{"log", "access-log listing", false, b.accessLog},
 		{"policy", "policy decisions", true, b.policy},
+		{"history", "fetch with a consent history vs without", false, b.consentHistory},
 		{"scale", "fetch at scale", false, b.scale},
 		{"memory", "memory and start-up", false, b.memory},
 		{"fabric", "Fabric: grant, fetch, anchoring", false, b.fabric},
 		{"candidate", "candidate binary", true, b.candidate},
 	}
 	for _, s := range all {
-		if (b.cfg.quick && !s.quick) || (b.cfg.only != "" && !strings.Contains(b.cfg.only, s.key)) || (s.key == "fabric" && !b.cfg.fabric) {
+		if (b.cfg.quick && !s.quick) || (b.cfg.only != "" && !slices.Contains(strings.Split(b.cfg.only, ","), s.key)) || (s.key == "fabric" && !b.cfg.fabric) {
 			continue
 		}
 		progress("scenario: %s", s.name)

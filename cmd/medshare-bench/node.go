@@ -37,6 +37,7 @@ type node struct {
 	url       string
 	log       *os.File
 	exited    chan error
+	stopped   bool
 
 	// Startup is the time from exec to the first 200 from /readyz;
 	// SelfStartup is what the node logs as its own start-up (Open+Listen).
@@ -131,8 +132,12 @@ func (n *node) waitReady(ctx context.Context) error {
 	return fmt.Errorf("medshare at %s not ready within a minute", n.url)
 }
 
+// running reports whether the node has been started and not stopped.
+func (n *node) running() bool { return n != nil && !n.stopped }
+
 // stop sends SIGTERM and waits for a clean exit (SIGKILL after 30 s).
 func (n *node) stop() error {
+	n.stopped = true
 	defer n.log.Close()
 	_ = n.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -145,6 +150,7 @@ func (n *node) stop() error {
 }
 
 func (n *node) kill() {
+	n.stopped = true
 	_ = n.cmd.Process.Kill()
 	<-n.exited
 }

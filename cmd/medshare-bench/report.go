@@ -166,8 +166,10 @@ func fmtDur(d time.Duration) string {
 	switch {
 	case d >= time.Second:
 		return fmt.Sprintf("%.2f s", d.Seconds())
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+		return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
 	}
 	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
 }

@@ -6,21 +6,25 @@ import (
 	"time"
 )
 
-// scale builds a node with cfg.scale records and compares its reads with
-// the main node's.
+// scale builds nodes with cfg.records and cfg.scale records, seeded alike,
+// and compares their reads; memory then measures both.
 func (b *bench) scale(ctx context.Context) error {
-	start := time.Now()
-	big, err := buildNode(ctx, b.cfg, b.corp, "node-scale", b.cfg.scale, nodeOpts{})
+	small, err := b.build(ctx, "node-scale-small", b.cfg.records, nodeOpts{})
 	if err != nil {
 		return err
 	}
-	b.big = big
+	start := time.Now()
+	big, err := b.build(ctx, "node-scale-big", b.cfg.scale, nodeOpts{})
+	if err != nil {
+		return err
+	}
+	b.scaled = [2]*seeded{small, big}
 	b.rep.note("The %d-record node was seeded through the API in %v (uploads at %s, c=16, on %s), then copied to %s.",
 		b.cfg.scale, time.Since(start).Round(time.Second), fmtRate(big.SeedRate), b.cfg.seedRoot, b.cfg.dir)
 	r, err := interleave(ctx, b.cfg,
-		plain("small c32", 32, readOp(b.node, b.node.reader(), 200)),
+		plain("small c32", 32, readOp(small, small.reader(), 200)),
 		plain("big c32", 32, readOp(big, big.reader(), 200)),
-		plain("small c1", 1, readOp(b.node, b.node.reader(), 200)),
+		plain("small c1", 1, readOp(small, small.reader(), 200)),
 		plain("big c1", 1, readOp(big, big.reader(), 200)),
 	)
 	if err != nil {
@@ -38,13 +42,13 @@ func (b *bench) scale(ctx context.Context) error {
 	return nil
 }
 
-// memory reads each node's resident memory after the load so far, then
-// restarts the nodes in turn (reps times) to time start-up.
+// memory reads the scale nodes' resident memory after their read load,
+// then restarts them in turn (reps times) to time start-up.
 func (b *bench) memory(ctx context.Context) error {
-	nodes := []*seeded{b.node}
-	if b.big != nil {
-		nodes = append(nodes, b.big)
+	if b.scaled[0] == nil {
+		return nil
 	}
+	nodes := b.scaled[:]
 	loaded := make([]memory, len(nodes))
 	for i, s := range nodes {
 		m, err := s.mem()

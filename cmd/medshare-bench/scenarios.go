@@ -19,11 +19,26 @@ type bench struct {
 	cfg  *config
 	corp *corpus
 	base *baseline
-	node *seeded // cfg.records records: every scenario but scale
-	big  *seeded // cfg.scale records: the scale scenario
-	cand *seeded // cfg.records records on the -candidate binary
+	node *seeded // cfg.records records: the scenarios on one node
 	rep  *report
 	tg   *targets
+
+	// nodes are all the nodes started, for cleanup.
+	nodes []*seeded
+	// scaled are the scale scenario's nodes: cfg.records and cfg.scale records.
+	scaled [2]*seeded
+}
+
+// build builds a node (see buildNode) and keeps it for cleanup. Scenarios
+// that compare two medshare nodes build both fresh: a node's history (its
+// ledger grows with every access entry) changes its speed.
+func (b *bench) build(ctx context.Context, name string, n int, opts nodeOpts) (*seeded, error) {
+	s, err := buildNode(ctx, b.cfg, b.corp, name, n, opts)
+	if err != nil {
+		return nil, err
+	}
+	b.nodes = append(b.nodes, s)
+	return s, nil
 }
 
 // reservedPatients are the last patients of a seed, kept out of random
@@ -137,11 +152,15 @@ func (b *bench) upload(ctx context.Context) error {
 }
 
 // grantRead times grant → first allowed read by clinic-c, then revokes and
-// checks that the very next read is denied. Cycles go round the patients,
-// so no patient's consent history grows long: every consent to the
-// reader's org, revoked ones included, is part of each decision's input.
+// checks that the very next read is denied. It runs on a node of its own
+// with ten times the main node's patients, and cycles go round them, so no
+// patient's consent history grows long (the consent lookup reads a
+// patient's whole history: see consentHistory).
 func (b *bench) grantRead(ctx context.Context) error {
-	s := b.node
+	s, err := b.build(ctx, "node-grants", 10*b.cfg.records, nodeOpts{})
+	if err != nil {
+		return err
+	}
 	patients := s.fetchable() / recordsPerPatient
 	var deniedFirst, allowedAfterRevoke, cycles atomic.Int64
 	var ackToRead atomic.Int64 // summed, for the mean
