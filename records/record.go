@@ -7,6 +7,8 @@ package records
 import (
 	"context"
 	"time"
+
+	"github.com/medshare/medshare/consent"
 )
 
 // Record statuses. A record is pending from the moment its ciphertext is
@@ -47,6 +49,23 @@ type RecordFilter struct {
 	PatientRef string
 	After      string
 	Limit      int
+}
+
+// DefaultPageLimit is the page size of a RecordFilter without a Limit.
+const DefaultPageLimit = 100
+
+// PageLimit validates f and returns its effective limit: EINVALID without
+// a patient or with a negative limit.
+func (f RecordFilter) PageLimit() (int, error) {
+	switch {
+	case f.PatientRef == "":
+		return 0, consent.Errorf(consent.EINVALID, "record filter needs a patient")
+	case f.Limit < 0:
+		return 0, consent.Errorf(consent.EINVALID, "record filter limit %d is negative", f.Limit)
+	case f.Limit == 0:
+		return DefaultPageLimit, nil
+	}
+	return f.Limit, nil
 }
 
 // Store keeps records and the small off-chain tables medshare needs. Bolt

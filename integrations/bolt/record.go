@@ -17,9 +17,6 @@ import (
 // maxVersion is the largest version a 10-digit key can hold.
 const maxVersion = 9_999_999_999
 
-// defaultLimit is the page size of a RecordFilter without a Limit.
-const defaultLimit = 100
-
 // recordKey returns "<id>/<version %010d>": zero-padding makes the byte
 // order of one id's keys the numeric order of its versions.
 func recordKey(id string, version int) []byte {
@@ -192,7 +189,7 @@ func latestRecord(tx *bbolt.Tx, id string) (*records.Record, error) {
 // findRecords pages through the patients index: one seek, then one lookup
 // per record returned. EINVALID without a patient or with a negative limit.
 func findRecords(tx *bbolt.Tx, f records.RecordFilter) ([]*records.Record, error) {
-	limit, err := pageLimit(f)
+	limit, err := f.PageLimit()
 	if err != nil {
 		return nil, err
 	}
@@ -218,19 +215,6 @@ func findRecords(tx *bbolt.Tx, f records.RecordFilter) ([]*records.Record, error
 		rs = append(rs, r)
 	}
 	return rs, nil
-}
-
-// pageLimit validates f and returns its effective limit.
-func pageLimit(f records.RecordFilter) (int, error) {
-	switch {
-	case f.PatientRef == "":
-		return 0, consent.Errorf(consent.EINVALID, "record filter needs a patient")
-	case f.Limit < 0:
-		return 0, consent.Errorf(consent.EINVALID, "record filter limit %d is negative", f.Limit)
-	case f.Limit == 0:
-		return defaultLimit, nil
-	}
-	return f.Limit, nil
 }
 
 // pendingRecords loads every version the pending index lists, ordered by

@@ -13,9 +13,6 @@ import (
 	"github.com/medshare/medshare/records"
 )
 
-// defaultLimit is the page size of a RecordFilter without a Limit.
-const defaultLimit = 100
-
 // Collection and index layout. Records are stored as records.Record with
 // its bson tags and a server-generated _id; aliases as {_id: ref, id}.
 var recordIndexes = []index{
@@ -148,7 +145,7 @@ func (s *RecordStore) Record(ctx context.Context, id string) (*records.Record, e
 // keeps the first of each id; the cursor is abandoned once the page is
 // full, so older versions cost at most a batch.
 func (s *RecordStore) Records(ctx context.Context, f records.RecordFilter) ([]*records.Record, error) {
-	limit, err := pageLimit(f)
+	limit, err := f.PageLimit()
 	if err != nil {
 		return nil, err
 	}
@@ -180,19 +177,6 @@ func (s *RecordStore) Records(ctx context.Context, f records.RecordFilter) ([]*r
 		return nil, wrapError(err, "list records")
 	}
 	return rs, nil
-}
-
-// pageLimit validates f and returns its effective limit.
-func pageLimit(f records.RecordFilter) (int, error) {
-	switch {
-	case f.PatientRef == "":
-		return 0, consent.Errorf(consent.EINVALID, "record filter needs a patient")
-	case f.Limit < 0:
-		return 0, consent.Errorf(consent.EINVALID, "record filter limit %d is negative", f.Limit)
-	case f.Limit == 0:
-		return defaultLimit, nil
-	}
-	return f.Limit, nil
 }
 
 // PendingRecords implements records.Store, ordered by id and version.
