@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -181,7 +182,30 @@ func unavailable(err error) bool {
 				return true
 			}
 		}
-		return se.HasErrorLabel("RetryableWriteError")
+		if se.HasErrorLabel("RetryableWriteError") {
+			return true
+		}
+		return interruptedInternal(err)
 	}
 	return false
+}
+
+// interruptedInternal reports a server-side InternalError (code 1) whose
+// cause is the server's own cancelled context. FerretDB answers this way,
+// rather than with InterruptedAtShutdown, for operations in flight while it
+// shuts down; the request was not rejected, the server went away under it.
+func interruptedInternal(err error) bool {
+	ce, ok := errors.AsType[mongo.CommandError](err)
+	if !ok {
+		var we mongo.WriteException
+		if errors.As(err, &we) {
+			for _, e := range we.WriteErrors {
+				if e.Code == 1 && strings.Contains(e.Message, "context canceled") {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return ce.Code == 1 && strings.Contains(ce.Message, "context canceled")
 }
