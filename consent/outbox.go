@@ -38,8 +38,10 @@ func (w *OutboxWorker) Notify() {
 	}
 }
 
-// Run anchors pending entries until ctx ends. Failures are logged and
-// retried with backoff; Run returns only ctx's error.
+// Run anchors pending entries until ctx ends: a batch at once when it
+// starts, then after each Interval or Notify, and back to back while
+// batches come out full. Failures are logged and retried with backoff; Run
+// returns only ctx's error.
 func (w *OutboxWorker) Run(ctx context.Context) error {
 	interval := w.Interval
 	if interval <= 0 {
@@ -58,9 +60,9 @@ func (w *OutboxWorker) Run(ctx context.Context) error {
 				return ctx.Err()
 			}
 			continue
-		case n > 0:
+		case n >= w.batchSize():
 			backoff = interval
-			continue // more may be waiting: keep the delay bounded under load
+			continue // a full batch: more are waiting, keep the delay bounded
 		}
 		backoff = interval
 		if !sleep(ctx, interval, w.wake) {
@@ -82,14 +84,18 @@ func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	return true
 }
 
+// batchSize is Batch or its default.
+func (w *OutboxWorker) batchSize() int {
+	if w.Batch <= 0 {
+		return 500
+	}
+	return w.Batch
+}
+
 // Flush anchors one batch of pending entries and returns how many it
 // settled.
 func (w *OutboxWorker) Flush(ctx context.Context) (int, error) {
-	batch := w.Batch
-	if batch <= 0 {
-		batch = 500
-	}
-	pending, err := w.Outbox.PendingEntries(ctx, batch)
+	pending, err := w.Outbox.PendingEntries(ctx, w.batchSize())
 	if err != nil || len(pending) == 0 {
 		return 0, err
 	}

@@ -117,9 +117,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (m *Main, err er
 		Receipts: signer, Logger: logger,
 	}
 	if cfg.Ledger == "fabric" {
-		if err := m.startFabricWorkers(m.Service); err != nil {
-			return nil, err
-		}
+		err = m.startFabricWorkers(m.Service)
+	} else {
+		err = m.startAccessJournal(m.Service)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if a, d, err := m.Service.RecoverPending(ctx); err != nil {
 		return nil, fmt.Errorf("recover pending records: %w", err)
@@ -173,7 +176,7 @@ func (m *Main) openStore(ctx context.Context) error {
 // dev issuer's in embedded mode, none with an external identity provider.
 func (m *Main) openAuth(ctx context.Context, keys keyPaths) (*jwt.Verifier, []*ecdsa.PublicKey, error) {
 	if m.Config.JWKSURL != "" {
-		v, err := jwt.NewVerifier(ctx, jwt.VerifierConfig{Issuer: m.Config.JWTIssuer, Audience: audience, JWKSURL: m.Config.JWKSURL})
+		v, err := jwt.NewVerifier(ctx, jwt.VerifierConfig{Issuer: m.Config.JWTIssuer, Audience: audience, JWKSURL: m.Config.JWKSURL, CacheSize: jwt.DefaultCacheSize})
 		if err != nil {
 			return nil, nil, fmt.Errorf("token verifier: %w", err)
 		}
@@ -186,7 +189,7 @@ func (m *Main) openAuth(ctx context.Context, keys keyPaths) (*jwt.Verifier, []*e
 	if m.Issuer, err = jwt.NewIssuer(key, devIssuer, audience); err != nil {
 		return nil, nil, err
 	}
-	v, err := jwt.NewVerifier(ctx, jwt.VerifierConfig{Issuer: devIssuer, Audience: audience, Keys: []*ecdsa.PublicKey{&key.PublicKey}})
+	v, err := jwt.NewVerifier(ctx, jwt.VerifierConfig{Issuer: devIssuer, Audience: audience, Keys: []*ecdsa.PublicKey{&key.PublicKey}, CacheSize: jwt.DefaultCacheSize})
 	if err != nil {
 		return nil, nil, fmt.Errorf("token verifier: %w", err)
 	}

@@ -174,6 +174,56 @@ func TestCrashSafety(t *testing.T) {
 		t.Logf("kill %d: acknowledged %d records, %d consents, %d revokes, %d access entries; found %s",
 			round, len(book.records), len(book.consents), len(book.revoked), len(book.access), found)
 	}
+	// Entries journaled before the kills reach the ledger after restart.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pending := pendingAccess(t, ch.url, tok, book)
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d acknowledged access entries still pending 10s after the last restart", pending)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("all %d acknowledged access entries anchored after the last restart", len(book.access))
+}
+
+// pendingAccess returns how many acknowledged access entries the access
+// log shows as not yet anchored (or not at all).
+func pendingAccess(tb testing.TB, url string, tok map[string]string, book *ledgerBook) int {
+	tb.Helper()
+	anchored := map[string]bool{}
+	for after := ""; ; {
+		r, err := newClient(url).do(context.Background(), "GET", "/v1/access-log?limit=1000&after="+after, tok["aud"], nil)
+		if err != nil || r.Status != 200 {
+			tb.Fatalf("access log: %v %v", err, r)
+		}
+		var page struct {
+			Entries []struct {
+				ID     string
+				Ledger struct{ Status string }
+			}
+			Next string
+		}
+		if err := r.JSON(&page); err != nil {
+			tb.Fatal(err)
+		}
+		for _, e := range page.Entries {
+			anchored[e.ID] = e.Ledger.Status == "anchored"
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	n := 0
+	for _, id := range book.access {
+		if !anchored[id] {
+			n++
+		}
+	}
+	return n
 }
 
 // checkBook checks every acknowledged item is present after a restart and

@@ -168,6 +168,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if err := j.run(ctx); err != nil {
 		t.Fatal(err)
 	}
+	waitAnchored(t, j)
 	before := snapshot(t, j)
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -195,6 +196,27 @@ func TestRestartKeepsEverything(t *testing.T) {
 
 // snapshot summarizes what the API shows: orgs, p-7's records and consents,
 // and the size of the access log.
+// waitAnchored waits until the access log shows no pending entry: the
+// worker cuts journaled entries into ledger blocks within about
+// embeddedAnchorInterval.
+func waitAnchored(tb testing.TB, j *journeys) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := j.expect(context.Background(), 200, "GET", "/v1/access-log?limit=1000", auditor1, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if !strings.Contains(string(r.Body), `"status":"pending"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("access entries still pending after 5s: %s", r.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func snapshot(tb testing.TB, j *journeys) string {
 	tb.Helper()
 	ctx := context.Background()

@@ -44,30 +44,13 @@ func (m *Main) startFabricWorkers(svc *records.Service) error {
 	svc.ConsentCache, svc.Outbox = rm, rm
 	svc.Consents = records.StoredConsents{Store: rm}
 	svc.Access = records.OutboxAccessLog{Outbox: rm, Notify: worker.Notify}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() {
-		defer func() { done <- struct{}{} }()
+	m.runWorkers(worker, func(ctx context.Context) {
 		for ctx.Err() == nil {
 			if err := l.RunReadModel(ctx, rm, "consents"); err != nil && ctx.Err() == nil {
 				m.Logger.Warn("consent read model stopped; restarting", "err", err)
 				time.Sleep(time.Second)
 			}
 		}
-	}()
-	go func() {
-		defer func() { done <- struct{}{} }()
-		_ = worker.Run(ctx)
-	}()
-	m.closers = append(m.closers, func() error {
-		cancel()
-		<-done
-		<-done
-		// One last pass so entries logged just before shutdown are anchored.
-		fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer fcancel()
-		_, err := worker.Flush(fctx)
-		return err
 	})
 	return nil
 }

@@ -56,6 +56,26 @@ func RunStores(t *testing.T, open func(t *testing.T) interface {
 		{"SaveConsent", saveConsentTests},
 		{"StoredConsents", storedConsentsTests},
 		{"Checkpoints", checkpointTests},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			for _, tt := range g.tests {
+				t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
+			}
+		})
+	}
+	RunOutbox(t, func(t *testing.T) consent.Outbox { return open(t) })
+}
+
+// RunOutbox is the conformance suite for consent.Outbox alone, under the
+// rules RunStores lists for it; RunStores runs it too. open must return a
+// new, empty outbox on every call and arrange for its release with
+// t.Cleanup.
+func RunOutbox(t *testing.T, open func(t *testing.T) consent.Outbox) {
+	groups := []struct {
+		name  string
+		tests []outboxTest
+	}{
 		{"Enqueue", enqueueTests},
 		{"PendingEntries", pendingEntriesTests},
 		{"MarkEntriesAnchored", markAnchoredTests},
@@ -116,6 +136,12 @@ func RunConcurrentSaves(t *testing.T, open func(t *testing.T) consent.ConsentSto
 type storeTest struct {
 	name string
 	fn   func(t *testing.T, s store)
+}
+
+// outboxTest is one subtest of RunOutbox; its name says what it proves.
+type outboxTest struct {
+	name string
+	fn   func(t *testing.T, s consent.Outbox)
 }
 
 // storeCmpOpts compare what a store returns with what it was given: times
@@ -275,8 +301,8 @@ var checkpointTests = []storeTest{
 	}},
 }
 
-var enqueueTests = []storeTest{
-	{"OK_EveryFieldRoundTrips", func(t *testing.T, s store) {
+var enqueueTests = []outboxTest{
+	{"OK_EveryFieldRoundTrips", func(t *testing.T, s consent.Outbox) {
 		full := newEntry("e-1", "p-1", storeT0)
 		full.BreakGlass, full.Decision = true, consent.DecisionDeny
 		full.Reasons = []string{"no consent for lab", "break-glass does not reach restricted categories"}
@@ -306,7 +332,7 @@ var enqueueTests = []storeTest{
 		}
 		wantPending(t, s, 0, "e-1", "e-2")
 	}},
-	{"OK_TimeKeptInUTC", func(t *testing.T, s store) {
+	{"OK_TimeKeptInUTC", func(t *testing.T, s consent.Outbox) {
 		e := newEntry("e-1", "p-1", storeT0.In(time.FixedZone("UTC+5:30", 5*3600+1800)))
 		mustEnqueue(t, s, e)
 		got := mustOutboxEntries(t, s, "", "", 0)
@@ -315,12 +341,12 @@ var enqueueTests = []storeTest{
 			t.Errorf("OutboxEntries = %+v, want one entry at %v in UTC", got, storeT0)
 		}
 	}},
-	{"OK_ConcurrentEnqueuesAllLand", func(t *testing.T, s store) {
+	{"OK_ConcurrentEnqueuesAllLand", func(t *testing.T, s consent.Outbox) {
 		want := enqueueMany(t, s, 8, 6, "p-1")
 		wantOutbox(t, s, "", "", 1000, ids(want)...)
 		wantPending(t, s, 1000, ids(want)...)
 	}},
-	{"ErrConflict_DuplicateID", func(t *testing.T, s store) {
+	{"ErrConflict_DuplicateID", func(t *testing.T, s consent.Outbox) {
 		first := newEntry("e-1", "p-1", storeT0)
 		mustEnqueue(t, s, first)
 		dup := newEntry("e-1", "p-2", storeT0.Add(time.Minute))
@@ -334,7 +360,7 @@ var enqueueTests = []storeTest{
 		wantOutbox(t, s, dup.PatientRef, "", 0)
 		wantPending(t, s, 0, "e-1")
 	}},
-	{"ErrInvalid", func(t *testing.T, s store) {
+	{"ErrInvalid", func(t *testing.T, s consent.Outbox) {
 		for _, tt := range []struct {
 			note string
 			edit func(e *consent.AccessEntry)
@@ -352,8 +378,8 @@ var enqueueTests = []storeTest{
 	}},
 }
 
-var pendingEntriesTests = []storeTest{
-	{"OK_OldestFirstWithLimit", func(t *testing.T, s store) {
+var pendingEntriesTests = []outboxTest{
+	{"OK_OldestFirstWithLimit", func(t *testing.T, s consent.Outbox) {
 		// Enqueued out of order; e-b and e-a share a time, so id decides.
 		mustEnqueue(t, s,
 			newEntry("e-3", "p-1", storeT0.Add(3*time.Second)),
@@ -366,21 +392,21 @@ var pendingEntriesTests = []storeTest{
 		wantPending(t, s, 0, "e-0", "e-1", "e-a", "e-b", "e-3")
 		wantPending(t, s, 1, "e-0")
 	}},
-	{"OK_DefaultLimit100", func(t *testing.T, s store) {
+	{"OK_DefaultLimit100", func(t *testing.T, s consent.Outbox) {
 		want := enqueueMany(t, s, 8, 13, "p-1")
 		wantPending(t, s, 0, ids(want)[:100]...)
 	}},
-	{"OK_NoneIsEmpty", func(t *testing.T, s store) {
+	{"OK_NoneIsEmpty", func(t *testing.T, s consent.Outbox) {
 		wantPending(t, s, 10)
 	}},
-	{"ErrInvalid_NegativeLimit", func(t *testing.T, s store) {
+	{"ErrInvalid_NegativeLimit", func(t *testing.T, s consent.Outbox) {
 		_, err := s.PendingEntries(t.Context(), -1)
 		wantStoreCode(t, "PendingEntries(-1)", err, consent.EINVALID)
 	}},
 }
 
-var markAnchoredTests = []storeTest{
-	{"OK_MovesOutOfPending", func(t *testing.T, s store) {
+var markAnchoredTests = []outboxTest{
+	{"OK_MovesOutOfPending", func(t *testing.T, s consent.Outbox) {
 		e1, e2, e3 := newEntry("e-1", "p-1", storeT0), newEntry("e-2", "p-1", storeT0.Add(time.Second)), newEntry("e-3", "p-2", storeT0.Add(2*time.Second))
 		mustEnqueue(t, s, e1, e2, e3)
 		mustMarkAnchored(t, s, []string{"e-3", "e-1"}, "tx-1", 7)
@@ -397,7 +423,7 @@ var markAnchoredTests = []storeTest{
 			{Entry: e2, Status: consent.OutboxAnchored, Tx: "tx-2", Block: 8},
 		})
 	}},
-	{"OK_RepeatIsHarmless", func(t *testing.T, s store) {
+	{"OK_RepeatIsHarmless", func(t *testing.T, s consent.Outbox) {
 		e1, e2 := newEntry("e-1", "p-1", storeT0), newEntry("e-2", "p-1", storeT0.Add(time.Second))
 		mustEnqueue(t, s, e1, e2)
 		for range 2 {
@@ -409,7 +435,7 @@ var markAnchoredTests = []storeTest{
 			})
 		}
 	}},
-	{"OK_UnknownIDsIgnored", func(t *testing.T, s store) {
+	{"OK_UnknownIDsIgnored", func(t *testing.T, s consent.Outbox) {
 		e1 := newEntry("e-1", "p-1", storeT0)
 		mustEnqueue(t, s, e1)
 		mustMarkAnchored(t, s, []string{"e-404", "e-1", "e-405"}, "tx-1", 7)
@@ -420,8 +446,8 @@ var markAnchoredTests = []storeTest{
 	}},
 }
 
-var outboxEntriesTests = []storeTest{
-	{"OK_PerPatientAndAll", func(t *testing.T, s store) {
+var outboxEntriesTests = []outboxTest{
+	{"OK_PerPatientAndAll", func(t *testing.T, s consent.Outbox) {
 		mustEnqueue(t, s,
 			newEntry("e-4", "p-2", storeT0.Add(4*time.Second)),
 			newEntry("e-1", "p-1", storeT0.Add(1*time.Second)),
@@ -434,7 +460,7 @@ var outboxEntriesTests = []storeTest{
 		wantOutbox(t, s, pz.PatientRef("p-9"), "", 0)
 		wantOutbox(t, s, "", "", 0, "e-0", "e-1", "e-2", "e-3", "e-4")
 	}},
-	{"OK_PagesWithAfter", func(t *testing.T, s store) {
+	{"OK_PagesWithAfter", func(t *testing.T, s consent.Outbox) {
 		var all []consent.AccessEntry
 		// Three share a time; p-2's entries interleave with p-1's.
 		for i, off := range []int{5, 1, 3, 3, 3, 9, 2, 7, 4, 6} {
@@ -457,12 +483,12 @@ var outboxEntriesTests = []storeTest{
 		// A cursor from the all-patients listing positions a patient's.
 		wantOutbox(t, s, p1, ids(all)[4], 0, ids(after(mine, all[4]))...)
 	}},
-	{"OK_DefaultLimit100", func(t *testing.T, s store) {
+	{"OK_DefaultLimit100", func(t *testing.T, s consent.Outbox) {
 		want := ids(enqueueMany(t, s, 8, 13, "p-1"))
 		wantOutbox(t, s, "", "", 0, want[:100]...)
 		wantOutbox(t, s, pz.PatientRef("p-1"), want[99], 0, want[100:]...)
 	}},
-	{"ErrInvalid", func(t *testing.T, s store) {
+	{"ErrInvalid", func(t *testing.T, s consent.Outbox) {
 		mustEnqueue(t, s, newEntry("e-1", "p-1", storeT0))
 		_, err := s.OutboxEntries(t.Context(), "", "", -1)
 		wantStoreCode(t, "OutboxEntries(limit -1)", err, consent.EINVALID)
@@ -503,7 +529,7 @@ func newEntry(id, patient string, at time.Time) consent.AccessEntry {
 
 // enqueueMany enqueues workers×each entries of patient from as many
 // goroutines and returns them sorted as the outbox lists them.
-func enqueueMany(t *testing.T, s store, workers, each int, patient string) []consent.AccessEntry {
+func enqueueMany(t *testing.T, s consent.Outbox, workers, each int, patient string) []consent.AccessEntry {
 	t.Helper()
 	all := make([]consent.AccessEntry, 0, workers*each)
 	for w := range workers {
@@ -619,7 +645,7 @@ func wantCheckpoint(tb testing.TB, s store, name string, want uint64) {
 }
 
 // mustEnqueue enqueues es in order or fails the test.
-func mustEnqueue(tb testing.TB, s store, es ...consent.AccessEntry) {
+func mustEnqueue(tb testing.TB, s consent.Outbox, es ...consent.AccessEntry) {
 	tb.Helper()
 	for _, e := range es {
 		if err := s.Enqueue(tb.Context(), e); err != nil {
@@ -629,7 +655,7 @@ func mustEnqueue(tb testing.TB, s store, es ...consent.AccessEntry) {
 }
 
 // mustMarkAnchored marks ids anchored or fails the test.
-func mustMarkAnchored(tb testing.TB, s store, ids []string, tx string, block uint64) {
+func mustMarkAnchored(tb testing.TB, s consent.Outbox, ids []string, tx string, block uint64) {
 	tb.Helper()
 	if err := s.MarkEntriesAnchored(tb.Context(), ids, tx, block); err != nil {
 		tb.Fatalf("MarkEntriesAnchored(%v, %s, %d): %v", ids, tx, block, err)
@@ -638,7 +664,7 @@ func mustMarkAnchored(tb testing.TB, s store, ids []string, tx string, block uin
 
 // mustOutboxEntries lists the outbox or fails the test; the result must be
 // non-nil.
-func mustOutboxEntries(tb testing.TB, s store, patientRef, after string, limit int) []consent.OutboxEntry {
+func mustOutboxEntries(tb testing.TB, s consent.Outbox, patientRef, after string, limit int) []consent.OutboxEntry {
 	tb.Helper()
 	got, err := s.OutboxEntries(tb.Context(), patientRef, after, limit)
 	if err != nil {
@@ -651,7 +677,7 @@ func mustOutboxEntries(tb testing.TB, s store, patientRef, after string, limit i
 }
 
 // wantOutbox fails unless OutboxEntries lists exactly the entry ids want.
-func wantOutbox(tb testing.TB, s store, patientRef, after string, limit int, want ...string) {
+func wantOutbox(tb testing.TB, s consent.Outbox, patientRef, after string, limit int, want ...string) {
 	tb.Helper()
 	got := outboxIDs(mustOutboxEntries(tb, s, patientRef, after, limit))
 	if diff := gocmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
@@ -661,7 +687,7 @@ func wantOutbox(tb testing.TB, s store, patientRef, after string, limit int, wan
 
 // wantPages pages through OutboxEntries limit at a time, each page after
 // the last id of the one before, and fails unless they list want.
-func wantPages(tb testing.TB, s store, patientRef string, limit int, want []string) {
+func wantPages(tb testing.TB, s consent.Outbox, patientRef string, limit int, want []string) {
 	tb.Helper()
 	var got []string
 	cursor := ""
@@ -683,7 +709,7 @@ func wantPages(tb testing.TB, s store, patientRef string, limit int, want []stri
 
 // wantPending fails unless PendingEntries(limit) lists exactly ids want,
 // every one pending and unanchored.
-func wantPending(tb testing.TB, s store, limit int, want ...string) {
+func wantPending(tb testing.TB, s consent.Outbox, limit int, want ...string) {
 	tb.Helper()
 	got, err := s.PendingEntries(tb.Context(), limit)
 	if err != nil {
@@ -704,7 +730,7 @@ func wantPending(tb testing.TB, s store, limit int, want ...string) {
 
 // wantStatuses fails unless OutboxEntries of patientRef lists want,
 // Enqueued aside.
-func wantStatuses(tb testing.TB, s store, patientRef string, want []consent.OutboxEntry) {
+func wantStatuses(tb testing.TB, s consent.Outbox, patientRef string, want []consent.OutboxEntry) {
 	tb.Helper()
 	got := mustOutboxEntries(tb, s, patientRef, "", 0)
 	if diff := gocmp.Diff(want, got, storeCmpOpts, cmpopts.IgnoreFields(consent.OutboxEntry{}, "Enqueued")); diff != "" {

@@ -1,0 +1,666 @@
+// Package journal is the embedded stack's access-log outbox: an
+// append-only file in which each access entry is made durable with one
+// group-committed fdatasync before the record's content leaves, to be cut
+// into ledger blocks by a consent.OutboxWorker moments later.
+//
+// A read on the embedded ledger used to commit its entry as a block of its
+// own: one bbolt transaction, two fsyncs (pages, then meta page) plus
+// signing, per read. The journal needs one fsync, shared by every entry
+// that arrives while the previous one runs, and keeps the ledger work off
+// the read path, exactly as the Fabric outbox does (DESIGN §5).
+//
+// # File format
+//
+// The file is a sequence of frames: a little-endian uint32 payload length,
+// a little-endian uint32 CRC-32C of the payload, then the payload, a JSON
+// object. An "e" frame holds a new pending entry; an "a" frame marks
+// entries anchored with their tx and block. Opening replays the file. A
+// torn tail (a frame cut short or failing its checksum at the very end, or
+// zeros there) is the remains of a write that was never acknowledged and
+// is cut off; a bad frame followed by more data is corruption, and Open
+// refuses it (EINTEGRITY) rather than drop acknowledged entries.
+//
+// When enough anchored entries have accumulated, the journal is compacted:
+// the pending entries are written to a new file, which replaces the old one
+// atomically (write, fsync, rename, fsync of the directory). Entries
+// anchored before a compaction are on the ledger, and no longer listed
+// here.
+//
+// After a failed write or fsync the journal fails closed: every later call
+// returns EUNAVAILABLE until it is reopened, since the kernel may have
+// dropped the unwritten pages (an fsync error cannot be retried safely).
+package journal
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/medshare/medshare/consent"
+)
+
+// DefaultCompactAfter is Options.CompactAfter's default.
+const DefaultCompactAfter = 10_000
+
+// defaultLimit is the page size of listings without a limit.
+const defaultLimit = 100
+
+// maxFrame bounds a frame's payload; an access entry is well under 4 KiB,
+// an anchored frame lists at most one batch of ids.
+const maxFrame = 16 << 20
+
+// frameHeader is the length and checksum in front of each payload.
+const frameHeader = 8
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Options configure Open.
+type Options struct {
+	// Path is the journal file; its directory is created (0700) if needed
+	// and the file is created with mode 0600.
+	Path string
+	// CompactAfter is the number of anchored entries held before the file
+	// is compacted; 0 → DefaultCompactAfter.
+	CompactAfter int
+	// Now stamps OutboxEntry.Enqueued; default time.Now.
+	Now func() time.Time
+	// Logger receives compaction and failure events; default slog.Default.
+	Logger *slog.Logger
+}
+
+// Journal is a consent.Outbox on an append-only file. It is safe for
+// concurrent use.
+type Journal struct {
+	path         string
+	compactAfter int
+	now          func() time.Time
+	logger       *slog.Logger
+
+	mu         sync.Mutex
+	f          *os.File
+	size       int64
+	failed     error // sticky: set by a failed write, fsync or compaction
+	closed     bool
+	committing bool            // a caller is writing the queue
+	idle       sync.Cond       // signalled when committing ends
+	compactAt  int             // anchored count that triggers the next compaction
+	queue      []byte          // frames waiting to be written
+	ops        []*op           // their waiters, in queue order
+	inflight   map[string]bool // entry ids queued, not yet durable
+	writes     int             // fsync'd appends, for tests of grouping
+
+	byID      map[string]*item
+	all       []*item            // every held entry, by (time, id)
+	byPatient map[string][]*item // the same, per patientRef
+	pending   int
+	anchored  int
+}
+
+// item is one held entry.
+type item struct {
+	o   consent.OutboxEntry
+	key sortKey
+}
+
+// sortKey orders entries by time, then id.
+type sortKey struct {
+	t  time.Time
+	id string
+}
+
+func (a sortKey) compare(b sortKey) int {
+	return cmp.Or(a.t.Compare(b.t), strings.Compare(a.id, b.id))
+}
+
+// op is one queued frame's waiter and the change it makes once durable.
+type op struct {
+	apply func()
+	done  chan error
+}
+
+// frame is a payload.
+type frame struct {
+	T        string               `json:"t"` // "e" entry, "a" anchored
+	Entry    *consent.AccessEntry `json:"e,omitempty"`
+	Enqueued time.Time            `json:"q,omitzero"`
+	IDs      []string             `json:"ids,omitempty"`
+	Tx       string               `json:"tx,omitempty"`
+	Block    uint64               `json:"b,omitempty"`
+}
+
+var _ consent.Outbox = (*Journal)(nil)
+
+// Open opens or creates the journal at o.Path and replays it.
+func Open(o Options) (*Journal, error) {
+	if o.Path == "" {
+		return nil, errors.New("journal: no path")
+	}
+	j := &Journal{
+		path: o.Path, compactAfter: o.CompactAfter, now: o.Now, logger: o.Logger,
+		inflight: map[string]bool{}, byID: map[string]*item{}, byPatient: map[string][]*item{},
+	}
+	if j.compactAfter <= 0 {
+		j.compactAfter = DefaultCompactAfter
+	}
+	j.compactAt = j.compactAfter
+	j.idle.L = &j.mu
+	if j.now == nil {
+		j.now = time.Now
+	}
+	if j.logger == nil {
+		j.logger = slog.Default()
+	}
+	dir := filepath.Dir(o.Path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: create %s: %w", dir, err)
+	}
+	_, statErr := os.Stat(o.Path)
+	f, err := os.OpenFile(o.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal: open %s: %w", o.Path, err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		if err := syncDir(dir); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	if err := j.replay(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	j.f = f
+	return j, nil
+}
+
+// replay applies every good frame of f, cuts a torn tail off and leaves
+// f's offset at the end.
+func (j *Journal) replay(f *os.File) error {
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("journal: read %s: %w", j.path, err)
+	}
+	off := 0
+	for off < len(data) {
+		payload, n, err := decodeFrame(data[off:])
+		if err != nil {
+			if !torn(data[off:]) {
+				return consent.WrapError(consent.EINTEGRITY, err, "journal %s is corrupt at offset %d", j.path, off)
+			}
+			j.logger.Warn("journal: cutting off a torn tail (an unacknowledged write)", "path", j.path, "offset", off, "bytes", len(data)-off)
+			if err := f.Truncate(int64(off)); err != nil {
+				return fmt.Errorf("journal: truncate torn tail: %w", err)
+			}
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("journal: sync after truncate: %w", err)
+			}
+			break
+		}
+		var fr frame
+		if err := json.Unmarshal(payload, &fr); err != nil {
+			return consent.WrapError(consent.EINTEGRITY, err, "journal %s: undecodable frame at offset %d", j.path, off)
+		}
+		switch {
+		case fr.T == "e" && fr.Entry != nil:
+			if _, dup := j.byID[fr.Entry.ID]; !dup {
+				j.hold(consent.OutboxEntry{Entry: *fr.Entry, Status: consent.OutboxPending, Enqueued: fr.Enqueued})
+			}
+		case fr.T == "a":
+			j.markAnchored(fr.IDs, fr.Tx, fr.Block)
+		default:
+			return consent.Errorf(consent.EINTEGRITY, "journal %s: unknown frame %q at offset %d", j.path, fr.T, off)
+		}
+		off += n
+	}
+	j.size = int64(off)
+	if _, err := f.Seek(j.size, io.SeekStart); err != nil {
+		return fmt.Errorf("journal: seek: %w", err)
+	}
+	return nil
+}
+
+// decodeFrame returns the payload of the frame at the start of b and the
+// frame's length.
+func decodeFrame(b []byte) ([]byte, int, error) {
+	if len(b) < frameHeader {
+		return nil, 0, errors.New("short frame header")
+	}
+	n := binary.LittleEndian.Uint32(b)
+	sum := binary.LittleEndian.Uint32(b[4:])
+	if n == 0 || n > maxFrame {
+		return nil, 0, fmt.Errorf("frame length %d out of range", n)
+	}
+	if uint64(len(b)-frameHeader) < uint64(n) {
+		return nil, 0, errors.New("frame cut short")
+	}
+	payload := b[frameHeader : frameHeader+int(n)]
+	if crc32.Checksum(payload, crcTable) != sum {
+		return nil, 0, errors.New("frame checksum mismatch")
+	}
+	return payload, frameHeader + int(n), nil
+}
+
+// torn reports whether rest, which starts with a bad frame, can be the
+// remains of one unacknowledged write: it is all zeros (space the file
+// system allocated but never filled), or it is a single frame whose header
+// claims at least everything that is left.
+func torn(rest []byte) bool {
+	if !slices.ContainsFunc(rest, func(c byte) bool { return c != 0 }) {
+		return true
+	}
+	if len(rest) < frameHeader {
+		return true
+	}
+	n := binary.LittleEndian.Uint32(rest)
+	return n > 0 && n <= maxFrame && uint64(n)+frameHeader >= uint64(len(rest))
+}
+
+// encodeFrame returns fr as a frame.
+func encodeFrame(fr *frame) ([]byte, error) {
+	payload, err := json.Marshal(fr)
+	if err != nil {
+		return nil, consent.WrapError(consent.EINTERNAL, err, "encode journal frame")
+	}
+	if len(payload) > maxFrame {
+		return nil, consent.Errorf(consent.ETOOLARGE, "journal frame of %d bytes is too large", len(payload))
+	}
+	b := make([]byte, frameHeader, frameHeader+len(payload))
+	binary.LittleEndian.PutUint32(b, uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(payload, crcTable))
+	return append(b, payload...), nil
+}
+
+// syncDir fsyncs a directory, so a file created or renamed in it survives
+// a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("journal: open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("journal: sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// validEntry holds an entry to what every outbox requires (the contract
+// checks the rest when it is anchored).
+func validEntry(e *consent.AccessEntry) error {
+	switch y := e.Time.UTC().Year(); {
+	case !consent.ValidID(e.ID):
+		return consent.Errorf(consent.EINVALID, "access entry id %q is invalid", e.ID)
+	case e.PatientRef == "" || len(e.PatientRef) > 128 || strings.ContainsAny(e.PatientRef, "/\x00"):
+		return consent.Errorf(consent.EINVALID, "access entry %s: patientRef is invalid", e.ID)
+	case e.Time.IsZero() || y < 0 || y > 9999:
+		return consent.Errorf(consent.EINVALID, "access entry %s: time is missing or out of range", e.ID)
+	}
+	return nil
+}
+
+// Enqueue implements consent.Outbox: e is pending once Enqueue returns,
+// its frame fsync'd together with those of concurrent callers. Its time is
+// kept in UTC. ECONFLICT for an id the journal holds or is writing;
+// EINVALID for an invalid id, patientRef or time; EUNAVAILABLE once the
+// journal has failed or closed.
+func (j *Journal) Enqueue(ctx context.Context, e consent.AccessEntry) error {
+	if err := validEntry(&e); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return consent.WrapError(consent.EUNAVAILABLE, err, "enqueue access entry %s", e.ID)
+	}
+	e.Time = e.Time.UTC()
+	o := consent.OutboxEntry{Entry: e, Status: consent.OutboxPending, Enqueued: j.now().UTC().Truncate(time.Millisecond)}
+	b, err := encodeFrame(&frame{T: "e", Entry: &o.Entry, Enqueued: o.Enqueued})
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	if _, dup := j.byID[e.ID]; dup || j.inflight[e.ID] {
+		j.mu.Unlock()
+		return consent.Errorf(consent.ECONFLICT, "access entry %q already exists", e.ID)
+	}
+	j.inflight[e.ID] = true
+	return j.commitLocked(b, func() {
+		delete(j.inflight, e.ID)
+		j.hold(o)
+	}, func() { delete(j.inflight, e.ID) })
+}
+
+// MarkEntriesAnchored implements consent.Outbox. Unknown ids are ignored;
+// repeating the call is harmless. The mark is journaled too, so a restart
+// does not send the entries again (if it did, the contract would skip
+// them).
+func (j *Journal) MarkEntriesAnchored(ctx context.Context, ids []string, tx string, block uint64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	b, err := encodeFrame(&frame{T: "a", IDs: ids, Tx: tx, Block: block})
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	return j.commitLocked(b, func() { j.markAnchored(ids, tx, block) }, nil)
+}
+
+// commitLocked queues frame b and returns once it is durable, apply having
+// run, or failed, abort having run. Called with j.mu held; returns with it
+// released. The first caller to find no write under way writes the queue,
+// and goes on writing what queued meanwhile, so one fsync covers every
+// entry that arrived during the previous one (group commit, no fixed
+// delay).
+func (j *Journal) commitLocked(b []byte, apply, abort func()) error {
+	if err := j.usableLocked(); err != nil {
+		if abort != nil {
+			abort()
+		}
+		j.mu.Unlock()
+		return err
+	}
+	me := &op{apply: apply, done: make(chan error, 1)}
+	j.queue = append(j.queue, b...)
+	j.ops = append(j.ops, me)
+	if j.committing {
+		j.mu.Unlock()
+		err := <-me.done
+		if err != nil && abort != nil {
+			j.mu.Lock()
+			abort()
+			j.mu.Unlock()
+		}
+		return err
+	}
+	j.committing = true
+	for len(j.ops) > 0 {
+		buf, ops := j.queue, j.ops
+		j.queue, j.ops = nil, nil
+		if j.failed != nil {
+			for _, o := range ops {
+				o.done <- consent.WrapError(consent.EUNAVAILABLE, j.failed, "journal write failed")
+			}
+			continue
+		}
+		j.mu.Unlock()
+		err := j.write(buf)
+		j.mu.Lock()
+		if err != nil {
+			j.failLocked(err)
+			for _, o := range ops {
+				o.done <- consent.WrapError(consent.EUNAVAILABLE, err, "journal write failed")
+			}
+			continue // fail what queued meanwhile too
+		}
+		j.size += int64(len(buf))
+		j.writes++
+		for _, o := range ops {
+			if o.apply != nil {
+				o.apply()
+			}
+		}
+		if j.anchored >= j.compactAt {
+			j.compactLocked()
+		}
+		for _, o := range ops {
+			o.done <- nil
+		}
+	}
+	j.committing = false
+	j.idle.Broadcast()
+	err := <-me.done
+	if err != nil && abort != nil {
+		abort()
+	}
+	j.mu.Unlock()
+	return err
+}
+
+// usableLocked returns EUNAVAILABLE once the journal failed or closed.
+func (j *Journal) usableLocked() error {
+	switch {
+	case j.failed != nil:
+		return consent.WrapError(consent.EUNAVAILABLE, j.failed, "access-log journal failed; restart to recover")
+	case j.closed:
+		return consent.Errorf(consent.EUNAVAILABLE, "access-log journal is closed")
+	}
+	return nil
+}
+
+// failLocked makes the journal fail closed.
+func (j *Journal) failLocked(err error) {
+	if j.failed == nil {
+		j.failed = err
+		j.logger.Error("access-log journal failed; refusing writes until restart", "path", j.path, "err", err)
+	}
+}
+
+// write appends buf and makes it durable. Only the committing caller
+// calls it, so writes never interleave.
+func (j *Journal) write(buf []byte) error {
+	if _, err := j.f.Write(buf); err != nil {
+		return fmt.Errorf("append to %s: %w", j.path, err)
+	}
+	if err := datasync(j.f); err != nil {
+		return fmt.Errorf("fsync %s: %w", j.path, err)
+	}
+	return nil
+}
+
+// compactLocked replaces the file with one holding only the pending
+// entries, and forgets the anchored ones. A failure before the rename
+// leaves the old file in use and is retried after as many anchored entries
+// again; a failure after it fails the journal closed, since it can no
+// longer tell which file its handle names.
+func (j *Journal) compactLocked() {
+	keep := make([]*item, 0, j.pending)
+	var buf bytes.Buffer
+	for _, it := range j.all {
+		if it.o.Status != consent.OutboxPending {
+			continue
+		}
+		b, err := encodeFrame(&frame{T: "e", Entry: &it.o.Entry, Enqueued: it.o.Enqueued})
+		if err != nil {
+			j.compactFailed(err)
+			return
+		}
+		buf.Write(b)
+		keep = append(keep, it)
+	}
+	tmp := j.path + ".compact"
+	f, err := writeNew(tmp, buf.Bytes())
+	if err != nil {
+		_ = os.Remove(tmp)
+		j.compactFailed(err)
+		return
+	}
+	if err := os.Rename(tmp, j.path); err != nil {
+		f.Close()
+		_ = os.Remove(tmp)
+		j.compactFailed(fmt.Errorf("rename %s: %w", tmp, err))
+		return
+	}
+	old := j.f
+	j.f, j.size = f, int64(buf.Len())
+	_ = old.Close()
+	if err := syncDir(filepath.Dir(j.path)); err != nil {
+		j.failLocked(fmt.Errorf("compact: %w", err))
+		return
+	}
+	dropped := j.anchored
+	j.all, j.byID, j.byPatient = nil, make(map[string]*item, len(keep)), map[string][]*item{}
+	j.pending, j.anchored, j.compactAt = 0, 0, j.compactAfter
+	for _, it := range keep {
+		j.hold(it.o)
+	}
+	j.logger.Debug("access-log journal compacted", "path", j.path, "anchored_dropped", dropped, "pending_kept", len(keep))
+}
+
+// compactFailed logs a compaction that left the old file in place and
+// puts the next attempt off.
+func (j *Journal) compactFailed(err error) {
+	j.compactAt = j.anchored + j.compactAfter
+	j.logger.Warn("access-log journal compaction failed; keeping the current file", "path", j.path, "err", err)
+}
+
+// writeNew creates path (0600) holding b, fsync'd, and returns it open
+// for appending.
+func writeNew(path string, b []byte) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sync %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// hold adds a pending entry to the in-memory indexes.
+func (j *Journal) hold(o consent.OutboxEntry) {
+	it := &item{o: o, key: sortKey{o.Entry.Time, o.Entry.ID}}
+	j.byID[o.Entry.ID] = it
+	j.all = insertSorted(j.all, it)
+	j.byPatient[o.Entry.PatientRef] = insertSorted(j.byPatient[o.Entry.PatientRef], it)
+	j.pending++
+}
+
+// insertSorted inserts it into s, kept sorted by key; entries mostly
+// arrive in time order, so this is usually an append.
+func insertSorted(s []*item, it *item) []*item {
+	if n := len(s); n == 0 || s[n-1].key.compare(it.key) < 0 {
+		return append(s, it)
+	}
+	i, _ := slices.BinarySearchFunc(s, it.key, func(x *item, k sortKey) int { return x.key.compare(k) })
+	return slices.Insert(s, i, it)
+}
+
+// markAnchored records where entries went.
+func (j *Journal) markAnchored(ids []string, tx string, block uint64) {
+	for _, id := range ids {
+		it, ok := j.byID[id]
+		if !ok {
+			continue
+		}
+		if it.o.Status == consent.OutboxPending {
+			j.pending--
+			j.anchored++
+		}
+		it.o.Status, it.o.Tx, it.o.Block = consent.OutboxAnchored, tx, block
+	}
+}
+
+// limitOf validates limit and returns its effective value.
+func limitOf(limit int) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, consent.Errorf(consent.EINVALID, "limit %d is negative", limit)
+	case limit == 0:
+		return defaultLimit, nil
+	}
+	return limit, nil
+}
+
+// PendingEntries implements consent.Outbox: up to limit (0 → 100) pending
+// entries, oldest first by entry time then id. EINVALID for a negative
+// limit.
+func (j *Journal) PendingEntries(ctx context.Context, limit int) ([]consent.OutboxEntry, error) {
+	limit, err := limitOf(limit)
+	if err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.usableLocked(); err != nil {
+		return nil, err
+	}
+	out := make([]consent.OutboxEntry, 0, min(limit, j.pending))
+	for _, it := range j.all {
+		if len(out) == limit {
+			break
+		}
+		if it.o.Status == consent.OutboxPending {
+			out = append(out, it.o)
+		}
+	}
+	return out, nil
+}
+
+// OutboxEntries implements consent.Outbox over the entries the journal
+// holds: every pending entry, and those anchored since the last
+// compaction. EINVALID for a negative limit or an after cursor naming no
+// held entry.
+func (j *Journal) OutboxEntries(ctx context.Context, patientRef, after string, limit int) ([]consent.OutboxEntry, error) {
+	limit, err := limitOf(limit)
+	if err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.usableLocked(); err != nil {
+		return nil, err
+	}
+	s := j.all
+	if patientRef != "" {
+		s = j.byPatient[patientRef]
+	}
+	if after != "" {
+		cur, ok := j.byID[after]
+		if !ok {
+			return nil, consent.Errorf(consent.EINVALID, "cursor %q names no access entry", after)
+		}
+		i, found := slices.BinarySearchFunc(s, cur.key, func(x *item, k sortKey) int { return x.key.compare(k) })
+		if found {
+			i++
+		}
+		s = s[i:]
+	}
+	out := make([]consent.OutboxEntry, 0, min(limit, len(s)))
+	for _, it := range s[:min(limit, len(s))] {
+		out = append(out, it.o)
+	}
+	return out, nil
+}
+
+// Pending returns how many entries wait for anchoring.
+func (j *Journal) Pending() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.pending
+}
+
+// Close waits for a write under way and closes the file. Later calls
+// return EUNAVAILABLE; entries still pending are anchored after the next
+// Open.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return nil
+	}
+	j.closed = true
+	for j.committing {
+		j.idle.Wait() // the committing caller writes without the lock
+	}
+	if err := j.f.Close(); err != nil {
+		return fmt.Errorf("journal: close %s: %w", j.path, err)
+	}
+	return nil
+}
