@@ -67,11 +67,11 @@ func (s *Service) Grant(ctx context.Context, sub policy.Subject, req GrantReques
 	}
 	if req.Grantee.Subject != "" {
 		args.Grantee.SubjectRef = s.Refs.SubjectRef(req.Grantee.Subject)
-		if err := s.Store.SaveAlias(ctx, args.Grantee.SubjectRef, req.Grantee.Subject); err != nil {
+		if err := s.rememberAlias(ctx, args.Grantee.SubjectRef, req.Grantee.Subject); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.Store.SaveAlias(ctx, sub.PatientRef, sub.ID); err != nil {
+	if err := s.rememberAlias(ctx, sub.PatientRef, sub.ID); err != nil {
 		return nil, err
 	}
 	c, rcpt, err := s.Ledger.Grant(ctx, args)

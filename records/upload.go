@@ -71,7 +71,7 @@ func (s *Service) Upload(ctx context.Context, sub policy.Subject, req UploadRequ
 	if err := Seal(s.Keys, r, req.Content); err != nil {
 		return nil, err
 	}
-	if err := s.Store.SaveAlias(ctx, patientRef, req.Patient); err != nil {
+	if err := s.rememberAlias(ctx, patientRef, req.Patient); err != nil {
 		return nil, err
 	}
 	if err := s.Store.CreateRecord(ctx, r); err != nil {
