@@ -3,6 +3,8 @@ package records
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"sync"
 
 	"github.com/medshare/medshare/consent"
 	"github.com/medshare/medshare/policy"
@@ -137,22 +139,31 @@ func (s *Service) VerifyClaim(ctx context.Context, sub policy.Subject, req Claim
 	if err := s.rememberActor(ctx, sub); err != nil {
 		return nil, err
 	}
-	// Authorize and log every cited record before opening any.
-	var accessIDs []string
+	// Authorize every cited record, up to the first denial, and log those
+	// decisions before opening any.
+	var (
+		accessIDs []string
+		entries   []consent.AccessEntry
+		refused   *policy.Decision
+	)
 	for _, id := range order {
 		cr := loaded[id]
 		d := s.decide(ctx, policy.Input{
 			Subject: sub, Action: "verify_claim", Purpose: consent.PurposePayment, Consents: consents,
 			Resource: policy.Resource{Type: "record", ID: id, Patient: patientRef, Category: cr.rec.Category, Org: cr.rec.Org},
 		})
-		e := s.entry(sub, "verify_claim", cr.rec, consent.PurposePayment, d)
-		if err := s.Access.Log(ctx, e); err != nil {
-			return nil, unavailable(err, "access log")
-		}
+		entries = append(entries, s.entry(sub, "verify_claim", cr.rec, consent.PurposePayment, d))
 		if !d.Allow {
-			return nil, &AccessError{AccessID: e.ID, Err: denied(d)}
+			refused = &d
+			break
 		}
-		accessIDs = append(accessIDs, e.ID)
+		accessIDs = append(accessIDs, entries[len(entries)-1].ID)
+	}
+	if err := s.logAll(ctx, entries); err != nil {
+		return nil, unavailable(err, "access log")
+	}
+	if refused != nil {
+		return nil, &AccessError{AccessID: entries[len(entries)-1].ID, Err: denied(*refused)}
 	}
 	if len(order) == 0 {
 		d := s.decide(ctx, policy.Input{Subject: sub, Action: "verify_claim", Purpose: consent.PurposePayment, Consents: consents,
@@ -173,6 +184,22 @@ func (s *Service) VerifyClaim(ctx context.Context, sub policy.Subject, req Claim
 		clear(plain)
 	}
 	return s.answerClaim(req, patientRef, sub, loaded, order, accessIDs)
+}
+
+// logAll makes every entry durable, logging them concurrently so that a
+// group-committing log (the journal, the embedded ledger) can share one
+// fsync among them. It returns the first failure.
+func (s *Service) logAll(ctx context.Context, entries []consent.AccessEntry) error {
+	if len(entries) == 1 {
+		return s.Access.Log(ctx, entries[0])
+	}
+	errs := make([]error, len(entries))
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		wg.Go(func() { errs[i] = s.Access.Log(ctx, e) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // answerClaim evaluates each item and signs the receipt.

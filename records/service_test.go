@@ -296,3 +296,50 @@ func TestVerifyClaim(t *testing.T) {
 		t.Fatalf("insurer read: %v", err)
 	}
 }
+
+// TestVerifyClaimLogsUpToTheFirstDenial cites three records, the second in a
+// category the payment consent does not cover: the allowed first and the
+// denied second are logged (together), the third is never decided, and
+// nothing is answered. With the access log down, nothing is answered
+// either.
+func TestVerifyClaimLogsUpToTheFirstDenial(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	upload := func(category string) *records.Record {
+		r, err := e.svc.Upload(ctx, e.author, records.UploadRequest{
+			Patient: "p-1", Category: category, ContentType: "application/fhir+json", Content: []byte(labJSON)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	lab, imaging, lab2 := upload("lab"), upload("imaging"), upload("lab")
+	if _, err := e.svc.Grant(ctx, e.pat, records.GrantRequest{Grantee: records.GranteeView{Org: "ins-x"}, Categories: []string{"lab"}, Purposes: []string{"HPAYMT"}}); err != nil {
+		t.Fatal(err)
+	}
+	claim := records.ClaimRequest{ClaimID: "cl-2", Patient: "p-1", Items: []records.ClaimItem{
+		{RecordID: lab.ID, Path: "/code/coding/0/code", Value: []byte(`"4548-4"`)},
+		{RecordID: imaging.ID, Path: "/code/coding/0/code", Value: []byte(`"4548-4"`)},
+		{RecordID: lab2.ID, Path: "/code/coding/0/code", Value: []byte(`"4548-4"`)},
+	}}
+	before := len(e.entries(t))
+	res, err := e.svc.VerifyClaim(ctx, e.ins, claim)
+	var ae *records.AccessError
+	if consent.ErrorCode(err) != consent.EFORBIDDEN || res != nil || !errors.As(err, &ae) {
+		t.Fatalf("claim citing an uncovered record: %v, %+v", err, res)
+	}
+	logged := e.entries(t)[before:]
+	decisions := map[string]string{}
+	for _, en := range logged {
+		decisions[en.RecordID] = en.Decision
+	}
+	if len(logged) != 2 || decisions[lab.ID] != "allow" || decisions[imaging.ID] != "deny" || ae.AccessID == "" {
+		t.Fatalf("logged %+v (denial id %q), want lab allowed and imaging denied, nothing for the third", logged, ae.AccessID)
+	}
+
+	e.svc.Access = records.LedgerAccessLog{Ledger: consent.NewService(failingLedger{Ledger: e.ledger, op: consent.OpLogAccess})}
+	claim.Items = []records.ClaimItem{claim.Items[0], claim.Items[2]}
+	if res, err := e.svc.VerifyClaim(ctx, e.ins, claim); consent.ErrorCode(err) != consent.EUNAVAILABLE || res != nil {
+		t.Fatalf("claim with the access log down: %v, %+v", err, res)
+	}
+}
