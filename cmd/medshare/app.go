@@ -58,9 +58,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (m *Main, err er
 		return nil, err
 	}
 	m = &Main{Config: cfg, Logger: logger}
+	opened := m // the error returns below set m to nil
 	defer func() {
 		if err != nil {
-			m.Close()
+			opened.Close()
 		}
 	}()
 	keys := keysOf(cfg.Data)

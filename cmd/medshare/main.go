@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/medshare/medshare/integrations/journal"
 	"github.com/medshare/medshare/integrations/jwt"
 	"github.com/medshare/medshare/integrations/localledger"
 )
@@ -170,6 +171,19 @@ func ledgerVerify(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("ledger verification failed: %w", err)
 	}
 	fmt.Fprintf(stdout, "ledger OK: %d blocks, %d transactions, height %d; hash chain, signatures and state verified\n", rep.Blocks, rep.Txs, rep.Height)
+	jr, err := journal.Inspect(journalPath(*data))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		fmt.Fprintln(stdout, "access-log journal: none")
+	case err != nil:
+		return fmt.Errorf("access-log journal verification FAILED: %w", err)
+	default:
+		torn := ""
+		if jr.TornTail {
+			torn = "; ends in a torn, unacknowledged write that the next start cuts off"
+		}
+		fmt.Fprintf(stdout, "access-log journal OK: %d entries waiting to be anchored%s\n", jr.Pending, torn)
+	}
 	return nil
 }
 

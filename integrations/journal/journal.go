@@ -193,43 +193,100 @@ func (j *Journal) replay(f *os.File) error {
 	if err != nil {
 		return fmt.Errorf("journal: read %s: %w", j.path, err)
 	}
+	good, err := scan(j.path, data, func(fr *frame) {
+		switch fr.T {
+		case "e":
+			if _, dup := j.byID[fr.Entry.ID]; !dup {
+				j.hold(consent.OutboxEntry{Entry: *fr.Entry, Status: consent.OutboxPending, Enqueued: fr.Enqueued})
+			}
+		case "a":
+			j.markAnchored(fr.IDs, fr.Tx, fr.Block)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if good < len(data) {
+		j.logger.Warn("journal: cutting off a torn tail (an unacknowledged write)", "path", j.path, "offset", good, "bytes", len(data)-good)
+		if err := f.Truncate(int64(good)); err != nil {
+			return fmt.Errorf("journal: truncate torn tail: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("journal: sync after truncate: %w", err)
+		}
+	}
+	j.size = int64(good)
+	if _, err := f.Seek(j.size, io.SeekStart); err != nil {
+		return fmt.Errorf("journal: seek: %w", err)
+	}
+	return nil
+}
+
+// scan calls fn with each frame of data, in order, and returns the length
+// of the good prefix: less than len(data) when a torn tail follows it.
+// EINTEGRITY for a bad frame followed by more data, or an undecodable one.
+func scan(path string, data []byte, fn func(*frame)) (int, error) {
 	off := 0
 	for off < len(data) {
 		payload, n, err := decodeFrame(data[off:])
 		if err != nil {
 			if !torn(data[off:]) {
-				return consent.WrapError(consent.EINTEGRITY, err, "journal %s is corrupt at offset %d", j.path, off)
+				return off, consent.WrapError(consent.EINTEGRITY, err, "journal %s is corrupt at offset %d", path, off)
 			}
-			j.logger.Warn("journal: cutting off a torn tail (an unacknowledged write)", "path", j.path, "offset", off, "bytes", len(data)-off)
-			if err := f.Truncate(int64(off)); err != nil {
-				return fmt.Errorf("journal: truncate torn tail: %w", err)
-			}
-			if err := f.Sync(); err != nil {
-				return fmt.Errorf("journal: sync after truncate: %w", err)
-			}
-			break
+			return off, nil
 		}
 		var fr frame
 		if err := json.Unmarshal(payload, &fr); err != nil {
-			return consent.WrapError(consent.EINTEGRITY, err, "journal %s: undecodable frame at offset %d", j.path, off)
+			return off, consent.WrapError(consent.EINTEGRITY, err, "journal %s: undecodable frame at offset %d", path, off)
 		}
-		switch {
-		case fr.T == "e" && fr.Entry != nil:
-			if _, dup := j.byID[fr.Entry.ID]; !dup {
-				j.hold(consent.OutboxEntry{Entry: *fr.Entry, Status: consent.OutboxPending, Enqueued: fr.Enqueued})
-			}
-		case fr.T == "a":
-			j.markAnchored(fr.IDs, fr.Tx, fr.Block)
-		default:
-			return consent.Errorf(consent.EINTEGRITY, "journal %s: unknown frame %q at offset %d", j.path, fr.T, off)
+		if (fr.T != "e" || fr.Entry == nil) && fr.T != "a" {
+			return off, consent.Errorf(consent.EINTEGRITY, "journal %s: unknown frame %q at offset %d", path, fr.T, off)
 		}
+		fn(&fr)
 		off += n
 	}
-	j.size = int64(off)
-	if _, err := f.Seek(j.size, io.SeekStart); err != nil {
-		return fmt.Errorf("journal: seek: %w", err)
+	return off, nil
+}
+
+// Report is what Inspect found in a journal file.
+type Report struct {
+	Entries  int  // entries held (pending, or anchored since the last compaction)
+	Pending  int  // entries not yet marked anchored
+	TornTail bool // the file ends in an unacknowledged, partial write
+}
+
+// Inspect checks the journal file at path without changing it (a torn
+// tail is reported, not cut off). EINTEGRITY for a corrupt file; an error
+// wrapping os.ErrNotExist when there is none.
+func Inspect(path string) (*Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("journal: read %s: %w", path, err)
 	}
-	return nil
+	status := map[string]bool{} // id → anchored
+	good, err := scan(path, data, func(fr *frame) {
+		if fr.T == "e" {
+			if _, dup := status[fr.Entry.ID]; !dup {
+				status[fr.Entry.ID] = false
+			}
+			return
+		}
+		for _, id := range fr.IDs {
+			if _, ok := status[id]; ok {
+				status[id] = true
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Entries: len(status), TornTail: good < len(data)}
+	for _, anchored := range status {
+		if !anchored {
+			r.Pending++
+		}
+	}
+	return r, nil
 }
 
 // decodeFrame returns the payload of the frame at the start of b and the

@@ -3,6 +3,7 @@ package journal
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -423,5 +424,35 @@ func TestKill9(t *testing.T) {
 			t.Fatalf("kill %d: %d acknowledged entries lost", round, lost)
 		}
 		j.Close()
+	}
+}
+
+func TestInspect(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.journal")
+	if _, err := Inspect(path); !os.IsNotExist(errors.Unwrap(err)) && !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Inspect of no file: %v", err)
+	}
+	j := mustOpen(t, path, Options{})
+	mustEnqueue(t, j, entry("e-1", "p-1", t0), entry("e-2", "p-1", t0), entry("e-3", "p-2", t0))
+	if err := j.MarkEntriesAnchored(t.Context(), []string{"e-2", "e-404"}, "tx", 1); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	r, err := Inspect(path)
+	if err != nil || *r != (Report{Entries: 3, Pending: 2}) {
+		t.Fatalf("Inspect = %+v, %v; want 3 entries, 2 pending, no torn tail", r, err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{9, 9, 0, 0, 1}) // a torn header
+	f.Close()
+	size := fileSize(t, path)
+	if r, err := Inspect(path); err != nil || !r.TornTail || r.Pending != 2 {
+		t.Fatalf("Inspect with a torn tail = %+v, %v", r, err)
+	}
+	if fileSize(t, path) != size {
+		t.Fatal("Inspect changed the file")
 	}
 }
