@@ -168,7 +168,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if err := j.run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitAnchored(t, j)
+	waitNoPending(t, j)
 	before := snapshot(t, j)
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -196,10 +196,10 @@ func TestRestartKeepsEverything(t *testing.T) {
 
 // snapshot summarizes what the API shows: orgs, p-7's records and consents,
 // and the size of the access log.
-// waitAnchored waits until the access log shows no pending entry: the
+// waitNoPending waits until the access log shows no pending entry: the
 // worker cuts journaled entries into ledger blocks within about
 // embeddedAnchorInterval.
-func waitAnchored(tb testing.TB, j *journeys) {
+func waitNoPending(tb testing.TB, j *journeys) {
 	tb.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
