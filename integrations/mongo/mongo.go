@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -170,6 +171,11 @@ type retryablePool interface {
 func unavailable(err error) bool {
 	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) ||
 		errors.Is(err, mongo.ErrClientDisconnected) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	// A connection that failed during its handshake (refused, reset) comes
+	// back unlabeled, wrapping the dial's *net.OpError.
+	if _, ok := errors.AsType[*net.OpError](err); ok {
 		return true
 	}
 	if rp, ok := errors.AsType[retryablePool](err); ok && rp.Retryable() {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/mongo"
@@ -28,6 +30,8 @@ func TestWrapError(t *testing.T) {
 		{"canceled", fmt.Errorf("driver secret: %w", context.Canceled), consent.EUNAVAILABLE},
 		{"closed client", mongo.ErrClientDisconnected, consent.EUNAVAILABLE},
 		{"connection pool cleared", poolCleared{}, consent.EUNAVAILABLE},
+		{"refused during the handshake", fmt.Errorf("connection() error occurred during connection handshake: driver secret: %w",
+			&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), consent.EUNAVAILABLE},
 		{"server interrupted by its own shutdown (FerretDB)",
 			mongo.CommandError{Code: 1, Name: "InternalError", Message: "[update.go:59] driver secret: context canceled after delay"}, consent.EUNAVAILABLE},
 		{"same in a write error",
