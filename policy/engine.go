@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/medshare/medshare/consent"
@@ -27,6 +27,9 @@ var embedded embed.FS
 // decisionRef is the rule every policy set must define.
 const decisionRef = "data.medshare.authz.decision"
 
+// resultVar is the variable the decision query binds to decisionRef.
+const resultVar = "result"
+
 // Options configures New.
 type Options struct {
 	// Dir, when set, replaces the embedded policies with the .rego files of
@@ -37,12 +40,19 @@ type Options struct {
 	Restricted []string
 }
 
-// Engine evaluates the authorization policy. It is safe for concurrent use.
+// Engine evaluates the authorization policy. It is safe for concurrent use:
+// nothing in it changes after New but termCache, which locks.
 type Engine struct {
-	query      rego.PreparedEvalQuery
-	keys       *inputKeys
-	digest     string
-	restricted []string
+	compiler      *ast.Compiler
+	query         ast.Body // resultVar = decisionRef, compiled
+	queryCompiler ast.QueryCompiler
+	store         storage.Store       // holds the data; never written
+	txn           storage.Transaction // a read transaction all evaluations share
+	base          dataCache
+	keys          *inputKeys
+	cache         *termCache
+	digest        string
+	restricted    []string
 }
 
 // source is one policy file.
@@ -51,7 +61,8 @@ type source struct {
 	text string
 }
 
-// New loads, compiles and prepares the policies. It returns EINVALID when
+// New loads, compiles and prepares the policies, and the query Decide
+// evaluates with OPA's topdown evaluator. It returns EINVALID when
 // the restricted set is malformed, Dir cannot be read, holds no policies, or
 // its policies do not compile or define data.medshare.authz.decision, and
 // EINTERNAL for anything else.
@@ -68,20 +79,34 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	store := inmem.NewFromObjectWithOpts(map[string]any{
+	data := map[string]any{
 		"medshare": map[string]any{"config": map[string]any{"restricted": toAny(restricted)}},
-	}, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
-	q, err := rego.New(
-		rego.Query(decisionRef),
-		rego.Compiler(compiler),
-		rego.Store(store),
-		// Keep results as AST terms: decodeDecision reads them directly.
-		rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
-	).PrepareForEval(ctx)
-	if err != nil {
-		return nil, consent.WrapError(consent.EINTERNAL, err, "policy: prepare decision query")
 	}
-	return &Engine{query: q, keys: newInputKeys(), digest: digest(srcs, restricted), restricted: restricted}, nil
+	base, err := newDataCache(data)
+	if err != nil {
+		return nil, err
+	}
+	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
+	query, err := ast.ParseBodyWithOpts(resultVar+" = "+decisionRef, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err != nil {
+		return nil, consent.WrapError(consent.EINTERNAL, err, "policy: parse decision query")
+	}
+	qc := compiler.QueryCompiler()
+	if query, err = qc.Compile(query); err != nil {
+		return nil, consent.WrapError(consent.EINTERNAL, err, "policy: compile decision query")
+	}
+	// Nothing writes to the store after this, and a read transaction of the
+	// in-memory store holds no state of its own, so every evaluation shares
+	// one instead of opening (and closing) its own.
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return nil, consent.WrapError(consent.EINTERNAL, err, "policy: open store transaction")
+	}
+	return &Engine{
+		compiler: compiler, query: query, queryCompiler: qc, store: store, txn: txn,
+		keys: newInputKeys(restricted), cache: newTermCache(), base: base,
+		digest: digest(srcs, restricted), restricted: restricted,
+	}, nil
 }
 
 // Digest is the hex SHA-256 of the loaded policy sources (in file-name order,

@@ -482,3 +482,90 @@ func TestDecision_BreakGlass(t *testing.T) {
 		}
 	}
 }
+
+// TestDecide_ErrAmbiguousConsentList: as for a read, two different consents
+// under the lowest applying id make a list fail, but two under a higher id
+// do not matter.
+func TestDecide_ErrAmbiguousConsentList(t *testing.T) {
+	e := MustEngine(t, policy.Options{})
+	list := func(cs ...consent.Consent) (policy.Decision, error) {
+		return e.Decide(context.Background(), policy.Input{
+			Subject: providerB(), Action: policy.ActionList, Resource: record("r-1", "lab"), Consents: cs, Time: now(),
+		})
+	}
+	_, err := list(grant(nil), grant(func(c *consent.Consent) { c.Version = 2; c.Purposes = []string{consent.PurposeResearch} }))
+	if got := consent.ErrorCode(err); got != consent.EINTERNAL {
+		t.Fatalf("error code = %q (%v), want %q", got, err, consent.EINTERNAL)
+	}
+	d, err := list(grant(nil),
+		grant(func(c *consent.Consent) { c.ID = "c-2" }),
+		grant(func(c *consent.Consent) { c.ID = "c-2"; c.Version = 2 }))
+	if err != nil || !d.Allow || d.ConsentID != "c-1" {
+		t.Fatalf("decision %+v, err %v; want an allow citing c-1", d, err)
+	}
+}
+
+// TestDecide_TimesOutOfRange: the policy sees times as Unix nanoseconds; a
+// time int64 nanoseconds cannot hold is malformed, so a consent bounded by
+// one does not apply, and no consent applies at such a time.
+func TestDecide_TimesOutOfRange(t *testing.T) {
+	e := MustEngine(t, policy.Options{})
+	far := time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		note  string
+		at    time.Time
+		edit  func(*consent.Consent)
+		allow bool
+	}{
+		{note: "until 2200 applies", at: now(), edit: func(c *consent.Consent) { c.ValidUntil = at(time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)) }, allow: true},
+		{note: "until 2300", at: now(), edit: func(c *consent.Consent) { c.ValidUntil = at(far) }},
+		{note: "from 1500", at: now(), edit: func(c *consent.Consent) { c.ValidFrom = time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC) }},
+		{note: "read in 2300", at: far, edit: func(*consent.Consent) {}},
+	} {
+		t.Run(tt.note, func(t *testing.T) {
+			d := MustDecide(t, e, policy.Input{
+				Subject: providerB(), Action: policy.ActionRead, Resource: record("r-1", "lab"), Purpose: consent.PurposeTreat,
+				Consents: []consent.Consent{grant(tt.edit)}, Time: tt.at,
+			})
+			if d.Allow != tt.allow {
+				t.Errorf("allow = %v (%v), want %v", d.Allow, d.Reasons, tt.allow)
+			}
+		})
+	}
+}
+
+// TestDecide_ReusedTermsFollowChanges: the engine reuses the input terms of
+// subjects and consents it has seen, but a change to any field the policy
+// reads, even in a slice the caller changed in place, is decided afresh.
+func TestDecide_ReusedTermsFollowChanges(t *testing.T) {
+	e := MustEngine(t, policy.Options{})
+	c := grant(nil)
+	in := policy.Input{
+		Subject: providerB(), Action: policy.ActionRead, Resource: record("r-1", "lab"), Purpose: consent.PurposeTreat,
+		Consents: []consent.Consent{c}, Time: now(),
+	}
+	decide := func(note string, want bool) {
+		t.Helper()
+		if d := MustDecide(t, e, in); d.Allow != want {
+			t.Errorf("%s: allow = %v (%v), want %v", note, d.Allow, d.Reasons, want)
+		}
+	}
+	decide("first", true)
+	decide("again", true)
+	in.Consents[0].Categories[0] = "imaging" // in place: the engine must not have kept the slice
+	decide("category changed in place", false)
+	in.Consents[0].Categories[0] = "lab"
+	decide("category changed back", true)
+	in.Consents[0].ValidUntil = at(now())
+	decide("expired", false)
+	in.Consents[0].ValidUntil = nil
+	in.Consents[0].Grantee.SubjectRef = "s-dr-z"
+	decide("other subject", false)
+	in.Consents[0].Grantee.SubjectRef = ""
+	in.Consents[0].Status = consent.StatusRevoked
+	decide("revoked", false)
+	in.Consents[0].Status = consent.StatusActive
+	decide("active again", true)
+	in.Subject.OrgType = consent.OrgInsurer
+	decide("subject not a care provider", false)
+}

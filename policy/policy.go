@@ -87,7 +87,9 @@ type Emergency struct {
 // to the subject's organization, active or not: the policy itself checks
 // status, validity at Time, grantee, purpose and scope. The policy sees each
 // consent's id, patientRef, grantee, categories, records, purposes,
-// validFrom, validUntil, status and version.
+// validFrom, validUntil, status and version. It sees times (Time, validFrom,
+// validUntil) as Unix nanoseconds; one outside int64 nanoseconds (before 1678
+// or after 2262) as its RFC 3339 text, which makes a consent not apply.
 type Input struct {
 	Subject   Subject           `json:"subject"`
 	Action    string            `json:"action"`

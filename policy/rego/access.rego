@@ -1,13 +1,9 @@
-# Consents, claims, the access log and the organization registry.
+# Consents, claims, the access log and the organization registry: why a
+# request is denied. The decision chain that allows them is in authz.rego.
 package medshare.authz
 
 # ---------------------------------------------------------------------------
 # grant, revoke: only the patient, over their own consents.
-
-owner_allowed := {"allow": true, "reasons": [reason], "obligations": []} if {
-	own_patient
-	reason := sprintf("patient may %s their own consents", [input.action])
-}
 
 owner_denial := [sprintf("only the patient may %s consent", [input.action])] if {
 	not input.subject.role == "patient"
@@ -16,33 +12,12 @@ owner_denial := [sprintf("only the patient may %s consent", [input.action])] if 
 # ---------------------------------------------------------------------------
 # read_consent: the patient, or the grantee organization.
 
-read_consent_allowed := {"allow": true, "reasons": [reason], "obligations": []} if {
-	own_patient
-	reason := "patient reads their own consent"
-} else := {"allow": true, "reasons": [reason], "obligations": []} if {
-	input.subject.role in {"provider", "insurer"}
-	input.subject.org != ""
-	input.resource.org == input.subject.org
-	reason := sprintf("organization %s is the consent's grantee", [input.subject.org])
-}
-
 read_consent_denial := ["only the patient or the grantee organization may read a consent"]
 
 # ---------------------------------------------------------------------------
 # verify_claim: an insurer checks claim facts against one anchored record
 # (resource: that record), under the patient's HPAYMT consent. It learns
 # yes/no per fact, never content.
-
-verify_claim_allowed := {"allow": true, "reasons": [reason], "obligations": [], "consent": basis} if {
-	input.purpose == "HPAYMT"
-	insurer
-	c := consent_for("HPAYMT")
-	basis := {"id": c.id, "version": c.version}
-	reason := sprintf(
-		"consent %s (version %v) lets insurer %s verify claims against this record",
-		[c.id, c.version, input.subject.org],
-	)
-}
 
 verify_claim_denial := ["only insurers verify claims"] if {
 	not input.subject.role == "insurer"
@@ -64,29 +39,11 @@ verify_claim_denial := ["only insurers verify claims"] if {
 # ---------------------------------------------------------------------------
 # read_audit: auditors read the whole log, patients the entries about them.
 
-read_audit_allowed := {"allow": true, "reasons": [reason], "obligations": []} if {
-	input.subject.role == "auditor"
-	reason := "auditors read the access log"
-} else := {"allow": true, "reasons": [reason], "obligations": []} if {
-	own_patient
-	reason := "patient reads the access log of their own records"
-}
-
 read_audit_denial := ["only auditors, and patients for their own records, read the access log"]
 
 # ---------------------------------------------------------------------------
 # Organizations: admins manage them; every known role may list them.
 
-manage_orgs_allowed := {"allow": true, "reasons": [reason], "obligations": []} if {
-	input.subject.role == "admin"
-	reason := "administrators manage organizations"
-}
-
 manage_orgs_denial := ["only administrators manage organizations"]
-
-list_orgs_allowed := {"allow": true, "reasons": [reason], "obligations": []} if {
-	input.subject.role in roles
-	reason := sprintf("role %s may list organizations", [input.subject.role])
-}
 
 list_orgs_denial := [sprintf("role %q may not list organizations", [text(["subject", "role"])])]

@@ -78,7 +78,7 @@ test_verify_claim_treat_only_consent_denied if {
 }
 
 test_verify_claim_expired_or_revoked_consent_denied if {
-	denied_with(claim(insurer, "HPAYMT", [pay_grant({"validUntil": "2026-02-01T00:00:00Z"})]), "no active HPAYMT consent")
+	denied_with(claim(insurer, "HPAYMT", [pay_grant({"validUntil": ns("2026-02-01T00:00:00Z")})]), "no active HPAYMT consent")
 	denied_with(claim(insurer, "HPAYMT", [pay_grant({"status": "revoked"})]), "no active HPAYMT consent")
 }
 

@@ -11,7 +11,9 @@
 #
 # Input (see package policy, type Input): subject{id, role, org, orgType, ref,
 # patientRef}, action, resource{type, id, patient, category, org}, purpose,
-# consents[], emergency{declared, reason}, time (RFC 3339).
+# consents[], emergency{declared, reason}, time. Times (input.time and a
+# consent's validFrom and validUntil) are Unix nanoseconds; validUntil is
+# null or missing when the consent has no end.
 #
 # Decide runs on every request, so the rules read input fields directly and
 # test the cheapest, most selective conditions first. A missing field is
@@ -20,74 +22,216 @@ package medshare.authz
 
 # ---------------------------------------------------------------------------
 # Decision
+#
+# The decision is one else chain. For each action in turn come the branches
+# that allow it, in order of preference, then the branch that denies it;
+# after all actions, the denial of an unknown action and of a missing
+# configuration. Every branch of an action starts with input.action ==
+# <action> and, where it can, the subject's role and the purpose: rule
+# indexing then evaluates only the branches that can apply, in their order,
+# and an action's denial ends the chain before the unknown-action branch.
+#
+# Every rule or function a decision refers to costs an evaluation of its own
+# (bindings, an index lookup, a copy of its value), more than any
+# comparison. So the allowing branches, which run for every request, spell
+# out the conditions the helper rules below name (own_patient,
+# care_provider, authoring_org, insurer; marked in comments); the denials,
+# which explain, use the helper rules and live with their explanations in
+# records.rego and access.rego. Every branch but the last checks that the
+# configuration is there ("# configured"), an allowing branch before
+# anything that could fail evaluation.
 
-# The default is a backstop: denial is meant to explain every deny.
+# The default is a backstop: the chain denies every request with a reason.
 default decision := {"allow": false, "reasons": ["denied: no policy rule allows this request"], "obligations": []}
 
-decision := a if {
-	config_ok
-	a := allowed
-} else := {"allow": false, "reasons": denial, "obligations": deny_obligations} if {
-	config_ok
+# read: record content. A read that needs no consent does not cite one, and
+# a consented read is never recorded as break-glass.
+decision := {"allow": true, "reasons": ["patient reads their own record"], "obligations": []} if {
+	input.action == "read"
+	input.subject.role == "patient" # own_patient
+	input.subject.patientRef != ""
+	input.subject.patientRef == input.resource.patient
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": [reason], "obligations": []} if {
+	input.action == "read"
+	input.purpose == "TREAT"
+	input.subject.role == "provider"
+	input.resource.org == input.subject.org # authoring_org
+	input.subject.org != "" # care_provider
+	input.subject.orgType in {"hospital", "clinic", "lab"}
+	is_array(data.medshare.config.restricted) # configured
+	reason := sprintf("authoring organization %s reads its own record for TREAT", [input.subject.org])
+} else := {"allow": true, "reasons": [reason], "obligations": [], "consent": {"id": id, "version": version}} if {
+	input.action == "read"
+	input.subject.role == "provider" # care_provider
+	org := input.subject.org
+	org != ""
+	input.subject.orgType in {"hospital", "clinic", "lab"}
+	is_array(data.medshare.config.restricted) # configured
+	purpose := input.purpose
+	c := consent_for(purpose)
+	id := c.id
+	version := c.version
+	reason := sprintf(
+		"consent %s (version %v) grants %s access to this record for purpose %s",
+		[id, version, org, purpose],
+	)
+} else := {"allow": true, "reasons": [reason], "obligations": ["notify-patient", "flag-audit"]} if {
+	input.action == "read"
+	input.purpose == "ETREAT" # break_glass_ok
+	input.subject.role == "provider" # care_provider
+	input.subject.org != ""
+	input.subject.orgType in {"hospital", "clinic", "lab"}
+	break_glass_ok
+	is_array(data.medshare.config.restricted) # configured
+	reason := sprintf(
+		"break-glass: %s declared an emergency (%s) and reads category %s for ETREAT",
+		[input.subject.org, break_glass_text, input.resource.category],
+	)
+} else := {"allow": false, "reasons": read_denial, "obligations": deny_obligations} if {
+	input.action == "read"
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": ["patient lists their own records"], "obligations": []} if {
+	# list: record metadata (id, category, dates), never content.
+	input.action == "list"
+	input.subject.role == "patient" # own_patient
+	input.subject.patientRef != ""
+	input.subject.patientRef == input.resource.patient
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": [reason], "obligations": []} if {
+	input.action == "list"
+	input.subject.role == "provider"
+	input.resource.org == input.subject.org # authoring_org
+	input.subject.org != "" # care_provider
+	input.subject.orgType in {"hospital", "clinic", "lab"}
+	is_array(data.medshare.config.restricted) # configured
+	reason := sprintf("authoring organization %s sees its own record", [input.subject.org])
+} else := {"allow": true, "reasons": [reason], "obligations": [], "consent": {"id": id, "version": version}} if {
+	input.action == "list"
+	input.subject.role == "provider" # care_provider
+	input.subject.org != ""
+	input.subject.orgType in {"hospital", "clinic", "lab"}
+	is_array(data.medshare.config.restricted) # configured
+	c := any_consent
+	id := c.id
+	version := c.version
+	reason := sprintf("consent %s (version %v) grants %s access to this record", [id, version, input.subject.org])
+} else := {"allow": true, "reasons": [reason], "obligations": [], "consent": {"id": id, "version": version}} if {
+	input.action == "list"
+	input.subject.role == "insurer" # insurer
+	input.subject.orgType == "insurer"
+	input.subject.org != ""
+	is_array(data.medshare.config.restricted) # configured
+	c := consent_for("HPAYMT")
+	id := c.id
+	version := c.version
+	reason := sprintf(
+		"consent %s (version %v) grants insurer %s access to this record for HPAYMT",
+		[id, version, input.subject.org],
+	)
+} else := {"allow": false, "reasons": list_denial, "obligations": []} if {
+	input.action == "list"
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": [reason], "obligations": []} if {
+	# write: upload a record, as one's own organization.
+	input.action == "write"
+	input.subject.role == "provider"
+	input.resource.org == input.subject.org # authoring_org
+	input.subject.org != "" # care_provider
+	input.subject.orgType in {"hospital", "clinic", "lab"}
+	is_array(data.medshare.config.restricted) # configured
+	reason := sprintf("provider at %s uploads a record for its own organization", [input.subject.org])
+} else := {"allow": false, "reasons": write_denial, "obligations": []} if {
+	input.action == "write"
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": [reason], "obligations": []} if {
+	# grant, revoke: only the patient, over their own consents.
+	input.action in {"grant", "revoke"}
+	input.subject.role == "patient" # own_patient
+	input.subject.patientRef != ""
+	input.subject.patientRef == input.resource.patient
+	is_array(data.medshare.config.restricted) # configured
+	reason := sprintf("patient may %s their own consents", [input.action])
+} else := {"allow": false, "reasons": owner_denial, "obligations": []} if {
+	input.action in {"grant", "revoke"}
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": ["patient reads their own consent"], "obligations": []} if {
+	# read_consent: the patient, or the grantee organization.
+	input.action == "read_consent"
+	input.subject.role == "patient" # own_patient
+	input.subject.patientRef != ""
+	input.subject.patientRef == input.resource.patient
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": [reason], "obligations": []} if {
+	input.action == "read_consent"
+	input.subject.role in {"provider", "insurer"}
+	input.subject.org != ""
+	input.resource.org == input.subject.org
+	is_array(data.medshare.config.restricted) # configured
+	reason := sprintf("organization %s is the consent's grantee", [input.subject.org])
+} else := {"allow": false, "reasons": read_consent_denial, "obligations": []} if {
+	input.action == "read_consent"
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": [reason], "obligations": [], "consent": {"id": id, "version": version}} if {
+	# verify_claim: an insurer checks claim facts against one anchored record
+	# (resource: that record), under the patient's HPAYMT consent. It learns
+	# yes/no per fact, never content.
+	input.action == "verify_claim"
+	input.purpose == "HPAYMT"
+	input.subject.role == "insurer" # insurer
+	input.subject.orgType == "insurer"
+	input.subject.org != ""
+	is_array(data.medshare.config.restricted) # configured
+	c := consent_for("HPAYMT")
+	id := c.id
+	version := c.version
+	reason := sprintf(
+		"consent %s (version %v) lets insurer %s verify claims against this record",
+		[id, version, input.subject.org],
+	)
+} else := {"allow": false, "reasons": verify_claim_denial, "obligations": []} if {
+	input.action == "verify_claim"
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": ["auditors read the access log"], "obligations": []} if {
+	# read_audit: auditors read the whole log, patients the entries about them.
+	input.action == "read_audit"
+	input.subject.role == "auditor"
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": ["patient reads the access log of their own records"], "obligations": []} if {
+	input.action == "read_audit"
+	input.subject.role == "patient" # own_patient
+	input.subject.patientRef != ""
+	input.subject.patientRef == input.resource.patient
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": false, "reasons": read_audit_denial, "obligations": []} if {
+	input.action == "read_audit"
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": ["administrators manage organizations"], "obligations": []} if {
+	# manage_orgs: administrators register and (de)activate organizations.
+	input.action == "manage_orgs"
+	input.subject.role == "admin"
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": false, "reasons": manage_orgs_denial, "obligations": []} if {
+	input.action == "manage_orgs"
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": true, "reasons": [reason], "obligations": []} if {
+	# list_orgs: every known role lists organizations.
+	input.action == "list_orgs"
+	input.subject.role in roles
+	is_array(data.medshare.config.restricted) # configured
+	reason := sprintf("role %s may list organizations", [input.subject.role])
+} else := {"allow": false, "reasons": list_orgs_denial, "obligations": []} if {
+	input.action == "list_orgs"
+	is_array(data.medshare.config.restricted) # configured
+} else := {"allow": false, "reasons": [sprintf("unknown action %q", [text(["action"])])], "obligations": []} if {
+	# Any other action, and every action without the configuration, is
+	# denied. (A known action with the configuration never gets here: its
+	# denial above ends the chain.)
+	is_array(data.medshare.config.restricted) # configured
 } else := {
 	"allow": false,
 	"reasons": ["denied: the policy configuration (data.medshare.config.restricted) is missing"],
 	"obligations": [],
-} if {
-	not config_ok
-}
-
-config_ok if is_array(data.medshare.config.restricted)
-
-# allowed is the decision for an allowed request:
-# {"allow": true, "reasons": [...], "obligations": [...], "consent"?: {...}}.
-# One definition per action, so rule indexing picks the one that applies.
-allowed := read_allowed if input.action == "read"
-
-allowed := list_allowed if input.action == "list"
-
-allowed := write_allowed if input.action == "write"
-
-allowed := owner_allowed if input.action == "grant"
-
-allowed := owner_allowed if input.action == "revoke"
-
-allowed := read_consent_allowed if input.action == "read_consent"
-
-allowed := verify_claim_allowed if input.action == "verify_claim"
-
-allowed := read_audit_allowed if input.action == "read_audit"
-
-allowed := manage_orgs_allowed if input.action == "manage_orgs"
-
-allowed := list_orgs_allowed if input.action == "list_orgs"
-
-# denial explains a deny; it is defined for every input.
-denial := read_denial if input.action == "read"
-
-denial := list_denial if input.action == "list"
-
-denial := write_denial if input.action == "write"
-
-denial := owner_denial if input.action in {"grant", "revoke"}
-
-denial := read_consent_denial if input.action == "read_consent"
-
-denial := verify_claim_denial if input.action == "verify_claim"
-
-denial := read_audit_denial if input.action == "read_audit"
-
-denial := manage_orgs_denial if input.action == "manage_orgs"
-
-denial := list_orgs_denial if input.action == "list_orgs"
-
-denial := [sprintf("unknown action %q", [text(["action"])])] if not known_action
-
-known_action if input.action in actions
-
-actions := {
-	"read", "list", "write", "grant", "revoke", "read_consent",
-	"verify_claim", "read_audit", "manage_orgs", "list_orgs",
 }
 
 # A refused break-glass attempt is still flagged for the auditors.
@@ -108,6 +252,10 @@ text(path) := s if {
 
 # ---------------------------------------------------------------------------
 # Who is asking
+#
+# The decision chain's allowing branches spell these conditions out, marked
+# with the rule's name; the denials refer to the rules. (No denial needs
+# own_patient or authoring_org: they are here to name the condition.)
 
 roles := {"patient", "provider", "insurer", "admin", "auditor"}
 
@@ -144,24 +292,78 @@ category_restricted if input.resource.category in data.medshare.config.restricte
 # A consent applies iff it is active and in force at input.time, it is the
 # resource patient's, its grantee is the subject's org (and, when it names a
 # subject, that subject), it names the purpose, and its scope covers the
-# resource. covering holds the consents that meet every condition but the
-# purpose; it is computed once per decision, with the most selective
-# comparisons first because a patient may hold many consents.
+# resource.
+#
+# A consent naming no subject (subjectRef "", null or missing) is for the
+# whole org; one naming a subject only for that subject. Without
+# input.subject.ref no consent applies.
+#
+# Validity is checked positively, so a malformed time makes a consent not
+# apply rather than never expire: validFrom must be a number at or before
+# input.time (a number too), validUntil null, missing or a number after it.
+#
+# consent_for(p) is the applying consent for purpose p with the lowest id, so
+# the basis of a decision does not depend on the order of input.consents;
+# any_consent is the one with the lowest id among those applying for any
+# purpose they name. Two different consents with that id make evaluation
+# fail (conflicting values): callers deny.
+#
+# Both test the conditions in one comprehension, the most selective
+# comparisons first because a patient may hold many consents, and spell them
+# out rather than share a helper: a rule or function evaluated per consent
+# costs more than the comparisons. The two comprehensions differ only in the
+# purpose; keep them in step.
+consent_for(p) := c if {
+	now := input.time
+	is_number(now)
+	org := input.subject.org
+	patient := input.resource.patient
+	refs := {"", null, input.subject.ref}
+	cs := [[x.id, x] |
+		some x in input.consents
+		x.grantee.org == org
+		x.status == "active"
+		x.patientRef == patient
+		p in x.purposes
+		object.get(x.grantee, "subjectRef", "") in refs
+		scope_matches(x)
+		from := x.validFrom
+		is_number(from)
+		from <= now
+		until := object.get(x, "validUntil", null)
+		until < "" # null, a boolean or a number: not text
+		object.get({null: true}, until, now < until)
+	]
+	lowest := min(cs) # [id, consent] pairs: by id first
+	some [id, c] in cs
+	id == lowest[0]
+}
 
-covering := [c |
-	some c in input.consents
-	c.grantee.org == input.subject.org
-	c.status == "active"
-	c.patientRef == input.resource.patient
-	object.get(c.grantee, "subjectRef", "") in grantee_refs
-	scope_matches(c)
-	time.parse_rfc3339_ns(c.validFrom) <= now_ns
-	not_expired(object.get(c, "validUntil", null))
-]
-
-# A consent naming no subject is for the whole org; one naming a subject
-# only for that subject. (Without input.subject.ref no consent applies.)
-grantee_refs := {"", null, input.subject.ref}
+any_consent := c if {
+	now := input.time
+	is_number(now)
+	org := input.subject.org
+	patient := input.resource.patient
+	refs := {"", null, input.subject.ref}
+	cs := [[x.id, x] |
+		some x in input.consents
+		x.grantee.org == org
+		x.status == "active"
+		x.patientRef == patient
+		count(x.purposes) > 0
+		object.get(x.grantee, "subjectRef", "") in refs
+		scope_matches(x)
+		from := x.validFrom
+		is_number(from)
+		from <= now
+		until := object.get(x, "validUntil", null)
+		until < "" # null, a boolean or a number: not text
+		object.get({null: true}, until, now < until)
+	]
+	lowest := min(cs) # [id, consent] pairs: by id first
+	some [id, c] in cs
+	id == lowest[0]
+}
 
 # A category named explicitly opens it, restricted or not; so does naming
 # the record. The wildcard opens every category except the restricted ones.
@@ -180,35 +382,6 @@ scope_matches(c) if {
 wildcard_opens if {
 	input.resource.category != ""
 	not category_restricted
-}
-
-now_ns := time.parse_rfc3339_ns(input.time)
-
-# not_expired(until) holds when a consent valid until until (null: no end)
-# is still in force at input.time. Validity is checked positively, so a
-# malformed time makes a consent not apply rather than never expire.
-not_expired(until) if {
-	until == null
-} else if {
-	now_ns < time.parse_rfc3339_ns(until)
-}
-
-# consent_for(p) is the applying consent for purpose p with the lowest id, so
-# the basis of a decision does not depend on the order of input.consents.
-# (Two different consents with one id make evaluation fail: callers deny.)
-consent_for(p) := c if {
-	id := min({x.id | some x in covering; p in x.purposes})
-	some c in covering
-	c.id == id
-	p in c.purposes
-}
-
-# any_consent is the lowest-id covering consent for any purpose it names.
-any_consent := c if {
-	id := min({x.id | some x in covering; count(x.purposes) > 0})
-	some c in covering
-	c.id == id
-	count(c.purposes) > 0
 }
 
 # ---------------------------------------------------------------------------

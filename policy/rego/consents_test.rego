@@ -47,7 +47,7 @@ test_wrong_purpose_denies if {
 }
 
 test_expired_denies if {
-	denied_with(read_lab([grant({"validUntil": "2026-02-01T00:00:00Z"})]), "no active consent")
+	denied_with(read_lab([grant({"validUntil": ns("2026-02-01T00:00:00Z")})]), "no active consent")
 }
 
 test_valid_until_is_exclusive if {
@@ -59,11 +59,11 @@ test_valid_from_is_inclusive if {
 }
 
 test_not_yet_valid_denies if {
-	denied_with(read_lab([grant({"validFrom": "2026-03-01T12:00:01Z"})]), "no active consent")
+	denied_with(read_lab([grant({"validFrom": ns("2026-03-01T12:00:01Z")})]), "no active consent")
 }
 
 test_future_valid_until_allows if {
-	allowed_by(read_lab([grant({"validUntil": "2026-03-01T12:00:00.000000001Z"})]), "c-1")
+	allowed_by(read_lab([grant({"validUntil": ns("2026-03-01T12:00:00.000000001Z")})]), "c-1")
 }
 
 test_null_valid_until_never_expires if {
@@ -72,8 +72,8 @@ test_null_valid_until_never_expires if {
 
 test_other_time_zone_compares_by_instant if {
 	# 13:30+01:00 is 12:30Z, after now.
-	denied_with(read_lab([grant({"validFrom": "2026-03-01T13:30:00+01:00"})]), "no active consent")
-	allowed_by(read_lab([grant({"validUntil": "2026-03-01T13:30:00+01:00"})]), "c-1")
+	denied_with(read_lab([grant({"validFrom": ns("2026-03-01T13:30:00+01:00")})]), "no active consent")
+	allowed_by(read_lab([grant({"validUntil": ns("2026-03-01T13:30:00+01:00")})]), "c-1")
 }
 
 test_revoked_denies if {
@@ -156,4 +156,49 @@ test_missing_configuration_denies_everything if {
 test_malformed_configuration_denies_everything if {
 	d := decide(req(patient, "read", lab_record, "PATRQT", [])) with data.medshare.config.restricted as "mental-health"
 	denied_with(d, "is missing")
+}
+
+test_null_valid_from_does_not_apply if {
+	denied_with(read_lab([grant({"validFrom": null})]), "no active consent")
+}
+
+test_boolean_valid_until_does_not_apply if {
+	denied_with(read_lab([grant({"validUntil": true})]), "no active consent")
+	denied_with(read_lab([grant({"validUntil": false})]), "no active consent")
+}
+
+test_time_as_text_applies_no_consent if {
+	i := object.union(req(provider, "read", lab_record, "TREAT", [grant({})]), {"time": "2026-03-01T12:00:00Z"})
+	denied_with(decide(i), "no active consent")
+}
+
+# list applies the same conditions as read, for any purpose.
+
+test_list_expired_or_future_consent_denied if {
+	denied_with(decide(req(provider, "list", lab_record, "", [grant({"validUntil": ns("2026-02-01T00:00:00Z")})])), "no active consent")
+	denied_with(decide(req(provider, "list", lab_record, "", [grant({"validFrom": ns("2026-03-01T12:00:01Z")})])), "no active consent")
+	denied_with(decide(req(provider, "list", lab_record, "", [grant({"validFrom": "yesterday"})])), "no active consent")
+}
+
+test_list_other_subject_or_patient_denied if {
+	c := grant({"grantee": {"org": "hospital-b", "subjectRef": "s-dr-z"}})
+	denied_with(decide(req(provider, "list", lab_record, "", [c])), "no active consent")
+	denied_with(decide(req(provider, "list", lab_record, "", [grant({"patientRef": "p8"})])), "no active consent")
+}
+
+test_list_record_scoped_consent if {
+	c := grant({"categories": [], "records": ["r-2"], "purposes": ["HRESCH"]})
+	allowed_by(decide(req(provider, "list", mh_record, "", [c])), "c-1")
+	denied_with(decide(req(provider, "list", lab_record, "", [c])), "no active consent")
+}
+
+test_list_consent_without_purpose_denied if {
+	denied_with(decide(req(provider, "list", lab_record, "", [grant({"purposes": []})])), "no active consent")
+}
+
+test_list_lowest_applying_id_is_cited if {
+	a := grant({"id": "c-2", "purposes": ["TREAT"]})
+	b := grant({"id": "c-10", "purposes": ["HRESCH"], "categories": ["*"]})
+	allowed_by(decide(req(provider, "list", lab_record, "", [a, b])), "c-10")
+	allowed_by(decide(req(provider, "list", lab_record, "", [b, a])), "c-10")
 }

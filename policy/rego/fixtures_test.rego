@@ -4,7 +4,10 @@ package medshare.authz_test
 
 import data.medshare.authz
 
-now := "2026-03-01T12:00:00Z"
+now := ns("2026-03-01T12:00:00Z")
+
+# ns(t) is the RFC 3339 time t as the policy takes times: Unix nanoseconds.
+ns(t) := time.parse_rfc3339_ns(t)
 
 patient := {"id": "p-7", "role": "patient", "ref": "s-p7", "patientRef": "p7"}
 
@@ -38,7 +41,7 @@ grant(over) := object.union(
 		"categories": ["lab"],
 		"records": [],
 		"purposes": ["TREAT"],
-		"validFrom": "2026-01-01T00:00:00Z",
+		"validFrom": ns("2026-01-01T00:00:00Z"),
 		"status": "active",
 		"version": 1,
 	},

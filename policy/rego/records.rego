@@ -1,39 +1,9 @@
-# Records: read (content), list (metadata), write (upload).
+# Records: why a read (content), list (metadata) or write (upload) is
+# denied. The decision chain that allows them is in authz.rego.
 package medshare.authz
 
 # ---------------------------------------------------------------------------
-# read: record content. The order is the order of preference: a read that
-# needs no consent does not cite one, and a consented read is never recorded
-# as break-glass.
-
-read_allowed := {"allow": true, "reasons": [reason], "obligations": []} if {
-	own_patient
-	reason := "patient reads their own record"
-} else := {"allow": true, "reasons": [reason], "obligations": []} if {
-	input.purpose == "TREAT"
-	care_provider
-	authoring_org
-	reason := sprintf("authoring organization %s reads its own record for TREAT", [input.subject.org])
-} else := {"allow": true, "reasons": [reason], "obligations": [], "consent": basis} if {
-	care_provider
-	c := consent_for(input.purpose)
-	basis := {"id": c.id, "version": c.version}
-	reason := sprintf(
-		"consent %s (version %v) grants %s access to this record for purpose %s",
-		[c.id, c.version, input.subject.org, input.purpose],
-	)
-} else := decision if {
-	care_provider
-	break_glass_ok
-	decision := {
-		"allow": true,
-		"reasons": [sprintf(
-			"break-glass: %s declared an emergency (%s) and reads category %s for ETREAT",
-			[input.subject.org, break_glass_text, input.resource.category],
-		)],
-		"obligations": ["notify-patient", "flag-audit"],
-	}
-}
+# read: record content.
 
 read_denial := ["insurers never read record content: they verify claim facts (verify_claim) under an HPAYMT consent"] if {
 	input.subject.role == "insurer"
@@ -78,28 +48,6 @@ restricted_note := [sprintf(
 # ---------------------------------------------------------------------------
 # list: record metadata (id, category, dates), never content.
 
-list_allowed := {"allow": true, "reasons": [reason], "obligations": []} if {
-	own_patient
-	reason := "patient lists their own records"
-} else := {"allow": true, "reasons": [reason], "obligations": []} if {
-	care_provider
-	authoring_org
-	reason := sprintf("authoring organization %s sees its own record", [input.subject.org])
-} else := {"allow": true, "reasons": [reason], "obligations": [], "consent": basis} if {
-	care_provider
-	c := any_consent
-	basis := {"id": c.id, "version": c.version}
-	reason := sprintf("consent %s (version %v) grants %s access to this record", [c.id, c.version, input.subject.org])
-} else := {"allow": true, "reasons": [reason], "obligations": [], "consent": basis} if {
-	insurer
-	c := consent_for("HPAYMT")
-	basis := {"id": c.id, "version": c.version}
-	reason := sprintf(
-		"consent %s (version %v) grants insurer %s access to this record for HPAYMT",
-		[c.id, c.version, input.subject.org],
-	)
-}
-
 list_denial := ["administrators manage organizations and see no records"] if {
 	input.subject.role == "admin"
 } else := ["auditors read the access log, not records"] if {
@@ -126,12 +74,6 @@ list_denial := ["administrators manage organizations and see no records"] if {
 
 # ---------------------------------------------------------------------------
 # write: upload a record, as one's own organization.
-
-write_allowed := {"allow": true, "reasons": [reason], "obligations": []} if {
-	care_provider
-	authoring_org
-	reason := sprintf("provider at %s uploads a record for its own organization", [input.subject.org])
-}
 
 write_denial := ["only providers at a hospital, clinic or lab upload records"] if {
 	not care_provider
