@@ -75,7 +75,7 @@ func (s *Service) anchor(ctx context.Context, id string, version int) (*consent.
 	if err != nil {
 		return nil, err
 	}
-	s.anchors.put(*a)
+	s.anchors.put(a.RecordID, *a)
 	return a, nil
 }
 

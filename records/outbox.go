@@ -2,7 +2,6 @@ package records
 
 import (
 	"context"
-	"sync"
 
 	"github.com/medshare/medshare/consent"
 )
@@ -38,39 +37,4 @@ type StoredConsents struct {
 // Consents implements ConsentSource.
 func (s StoredConsents) Consents(ctx context.Context, f consent.ConsentFilter) ([]consent.Consent, error) {
 	return s.Store.StoredConsents(ctx, f)
-}
-
-// anchorCache keeps committed anchors, which never change, so a read on a
-// slow ledger does not query a peer for them each time. Bounded: when full
-// it forgets an arbitrary half.
-type anchorCache struct {
-	mu sync.Mutex
-	m  map[string]consent.Anchor
-}
-
-const anchorCacheSize = 100_000
-
-func (c *anchorCache) get(id string) (consent.Anchor, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	a, ok := c.m[id]
-	return a, ok
-}
-
-func (c *anchorCache) put(a consent.Anchor) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]consent.Anchor{}
-	}
-	if len(c.m) >= anchorCacheSize {
-		n := 0
-		for k := range c.m {
-			delete(c.m, k)
-			if n++; n >= anchorCacheSize/2 {
-				break
-			}
-		}
-	}
-	c.m[a.RecordID] = a
 }

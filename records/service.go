@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/medshare/medshare/consent"
@@ -69,9 +68,9 @@ type Service struct {
 	// log shows them as pending until anchored.
 	Outbox consent.Outbox
 
-	anchors anchorCache
+	anchors boundedMap[string, consent.Anchor] // committed anchors, which never change
 
-	known knownAliases // refs whose alias is stored
+	known boundedMap[string, struct{}] // refs whose alias is stored
 }
 
 // rememberActor stores sub's alias once per process, so access logs can
@@ -87,49 +86,14 @@ func (s *Service) rememberActor(ctx context.Context, sub policy.Subject) error {
 // process has already stored it: a pseudonym is an HMAC of the id, so the
 // pair never changes, and the write (a store commit) need not be repeated.
 func (s *Service) rememberAlias(ctx context.Context, ref, id string) error {
-	if s.known.has(ref) {
+	if _, ok := s.known.get(ref); ok {
 		return nil
 	}
 	if err := s.Store.SaveAlias(ctx, ref, id); err != nil {
 		return err
 	}
-	s.known.add(ref)
+	s.known.put(ref, struct{}{})
 	return nil
-}
-
-// knownAliases is a bounded set of pseudonyms whose alias is stored. When
-// full it forgets an arbitrary half; a forgotten alias is only written
-// again, which is harmless.
-type knownAliases struct {
-	mu sync.Mutex
-	m  map[string]struct{}
-}
-
-const knownAliasesSize = 100_000
-
-func (k *knownAliases) has(ref string) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	_, ok := k.m[ref]
-	return ok
-}
-
-func (k *knownAliases) add(ref string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.m == nil {
-		k.m = map[string]struct{}{}
-	}
-	if len(k.m) >= knownAliasesSize {
-		n := 0
-		for r := range k.m {
-			delete(k.m, r)
-			if n++; n >= knownAliasesSize/2 {
-				break
-			}
-		}
-	}
-	k.m[ref] = struct{}{}
 }
 
 // LedgerAccessLog logs each access entry as its own ledger transaction (the
