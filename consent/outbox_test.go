@@ -64,6 +64,12 @@ func (o *memOutbox) OutboxEntries(_ context.Context, _, _ string, _ int) ([]cons
 	return o.list(false), nil
 }
 
+func (o *memOutbox) ListPending(_ context.Context, _, _ string, _ int) ([]consent.OutboxEntry, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.list(true), nil
+}
+
 func outboxFixture(t *testing.T, n int) (*memOutbox, *consent.Service, []consent.AccessEntry) {
 	t.Helper()
 	refs, err := consent.NewPseudonymizer(bytes.Repeat([]byte{7}, 32))

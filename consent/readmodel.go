@@ -55,4 +55,10 @@ type Outbox interface {
 	// patients when patientRef is empty, oldest first by entry time then
 	// id, after the cursor After (an entry id), up to limit (0 → 100).
 	OutboxEntries(ctx context.Context, patientRef, after string, limit int) ([]OutboxEntry, error)
+	// ListPending lists pending entries of one patient, or of all patients
+	// when patientRef is empty, in the same order, after the cursor after
+	// (an entry id, of any status), up to limit (0 → 100). It reads an
+	// index of pending entries: its cost does not grow with the anchored
+	// history.
+	ListPending(ctx context.Context, patientRef, after string, limit int) ([]OutboxEntry, error)
 }

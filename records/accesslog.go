@@ -1,7 +1,10 @@
 package records
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/medshare/medshare/consent"
@@ -103,29 +106,46 @@ func (s *Service) AccessLog(ctx context.Context, sub policy.Subject, patient, af
 
 // pendingEntries returns this node's outbox entries not yet anchored, shown
 // after the last ledger page so nothing durable is hidden from its patient.
+// It reads the outbox's index of pending entries, so its cost follows what
+// is pending, not the patient's history. The outbox may drop an anchored
+// entry that a page's cursor names (the journal's compaction); the listing
+// then starts again, skipping what it already has.
 func (s *Service) pendingEntries(ctx context.Context, ref string, page *consent.AccessPage) ([]consent.AccessEntry, error) {
 	if s.Outbox == nil || page.Next != "" {
 		return nil, nil
 	}
-	onLedger := make(map[string]bool, len(page.Entries))
+	seen := make(map[string]bool, len(page.Entries))
 	for _, e := range page.Entries {
-		onLedger[e.ID] = true
+		seen[e.ID] = true
 	}
 	var out []consent.AccessEntry
-	after := ""
+	after, restarts := "", 0
 	for {
-		batch, err := s.Outbox.OutboxEntries(ctx, ref, after, 1000)
+		batch, err := s.Outbox.ListPending(ctx, ref, after, pendingPage)
+		if consent.ErrorCode(err) == consent.EINVALID && after != "" && restarts < 3 {
+			after, restarts = "", restarts+1
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
 		for _, o := range batch {
-			if o.Status == consent.OutboxPending && !onLedger[o.Entry.ID] {
+			if !seen[o.Entry.ID] {
+				seen[o.Entry.ID] = true
 				out = append(out, o.Entry)
 			}
 		}
-		if len(batch) < 1000 {
+		if len(batch) < pendingPage {
+			if restarts > 0 { // two passes: put them back in (time, id) order
+				slices.SortFunc(out, func(a, b consent.AccessEntry) int {
+					return cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.ID, b.ID))
+				})
+			}
 			return out, nil
 		}
 		after = batch[len(batch)-1].Entry.ID
 	}
 }
+
+// pendingPage is how many pending entries pendingEntries reads at a time.
+const pendingPage = 1000

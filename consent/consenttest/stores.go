@@ -37,9 +37,10 @@ type store = interface {
 //   - Enqueue: EINVALID for an invalid id, an empty patientRef or a zero
 //     time; the entry's time comes back in UTC; Enqueued is stamped by the
 //     store, in UTC.
-//   - PendingEntries and OutboxEntries: a limit of 0 means 100, a negative
-//     one is EINVALID; both order by entry time, then id. An After cursor
-//     that names no entry is EINVALID.
+//   - PendingEntries, OutboxEntries and ListPending: a limit of 0 means
+//     100, a negative one is EINVALID; all order by entry time, then id. An
+//     After cursor that names no entry is EINVALID. Listings are non-nil
+//     slices.
 //   - MarkEntriesAnchored with no ids does nothing.
 //   - Times are compared at millisecond precision (MongoDB's); every other
 //     field, nil and empty slices included, round-trips exactly.
@@ -80,6 +81,7 @@ func RunOutbox(t *testing.T, open func(t *testing.T) consent.Outbox) {
 		{"PendingEntries", pendingEntriesTests},
 		{"MarkEntriesAnchored", markAnchoredTests},
 		{"OutboxEntries", outboxEntriesTests},
+		{"ListPending", listPendingTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -495,6 +497,77 @@ var outboxEntriesTests = []outboxTest{
 		_, err = s.OutboxEntries(t.Context(), "", "e-404", 0)
 		wantStoreCode(t, "OutboxEntries(after unknown id)", err, consent.EINVALID)
 	}},
+}
+
+var listPendingTests = []outboxTest{
+	{"OK_PendingOnly", func(t *testing.T, s consent.Outbox) {
+		mustEnqueue(t, s,
+			newEntry("e-6", "p-2", storeT0.Add(6*time.Second)),
+			newEntry("e-4", "p-2", storeT0.Add(4*time.Second)),
+			newEntry("e-1", "p-1", storeT0.Add(1*time.Second)),
+			newEntry("e-3", "p-1", storeT0.Add(3*time.Second)),
+			newEntry("e-5", "p-1", storeT0.Add(5*time.Second)),
+			newEntry("e-2", "p-1", storeT0.Add(2*time.Second)),
+		)
+		p1 := pz.PatientRef("p-1")
+		wantListPending(t, s, p1, "", 0, "e-1", "e-2", "e-3", "e-5")
+		if err := s.MarkEntriesAnchored(t.Context(), []string{"e-2", "e-4", "e-5"}, "tx-9", 4); err != nil {
+			t.Fatal(err)
+		}
+		wantListPending(t, s, p1, "", 0, "e-1", "e-3")
+		wantListPending(t, s, pz.PatientRef("p-2"), "", 0, "e-6")
+		wantListPending(t, s, pz.PatientRef("p-9"), "", 0)
+		wantListPending(t, s, "", "", 0, "e-1", "e-3", "e-6")
+		wantListPending(t, s, "", "e-1", 0, "e-3", "e-6")
+	}},
+	{"OK_PagesWithAfter", func(t *testing.T, s consent.Outbox) {
+		var all []consent.AccessEntry
+		for i := range 120 {
+			// Times repeat in threes, so that ids break ties.
+			all = append(all, newEntry(fmt.Sprintf("e-%03d", 119-i), "p-1", storeT0.Add(time.Duration(i/3)*time.Second)))
+		}
+		mustEnqueue(t, s, all...)
+		mustEnqueue(t, s, newEntry("e-other", "p-2", storeT0.Add(time.Second)))
+		sortEntries(all)
+		want := ids(all)
+		p1 := pz.PatientRef("p-1")
+		wantListPending(t, s, p1, "", 0, want[:100]...)
+		wantListPending(t, s, p1, want[99], 0, want[100:]...)
+		wantListPending(t, s, p1, want[9], 7, want[10:17]...)
+		// A cursor that is anchored meanwhile still positions the page.
+		if err := s.MarkEntriesAnchored(t.Context(), want[:10], "tx-9", 4); err != nil {
+			t.Fatal(err)
+		}
+		wantListPending(t, s, p1, want[9], 3, want[10:13]...)
+		wantListPending(t, s, p1, "", 3, want[10:13]...)
+	}},
+	{"ErrInvalid", func(t *testing.T, s consent.Outbox) {
+		mustEnqueue(t, s, newEntry("e-1", "p-1", storeT0))
+		_, err := s.ListPending(t.Context(), pz.PatientRef("p-1"), "", -1)
+		wantStoreCode(t, "ListPending(limit -1)", err, consent.EINVALID)
+		_, err = s.ListPending(t.Context(), pz.PatientRef("p-1"), "e-404", 0)
+		wantStoreCode(t, "ListPending(after unknown id)", err, consent.EINVALID)
+	}},
+}
+
+// wantListPending fails unless ListPending lists exactly want.
+func wantListPending(tb testing.TB, s consent.Outbox, patientRef, after string, limit int, want ...string) {
+	tb.Helper()
+	page, err := s.ListPending(tb.Context(), patientRef, after, limit)
+	if err != nil {
+		tb.Fatalf("ListPending(%q, %q, %d): %v", patientRef, after, limit, err)
+	}
+	if page == nil {
+		tb.Errorf("ListPending(%q, %q, %d) = nil, want a non-nil slice", patientRef, after, limit)
+	}
+	for _, o := range page {
+		if o.Status != consent.OutboxPending {
+			tb.Errorf("ListPending listed %s with status %q", o.Entry.ID, o.Status)
+		}
+	}
+	if diff := gocmp.Diff(want, outboxIDs(page), cmpopts.EquateEmpty()); diff != "" {
+		tb.Errorf("ListPending(%q, %q, %d) ids mismatch (-want +got):\n%s", patientRef, after, limit, diff)
+	}
 }
 
 // newConsent returns the given version of consent id, by patient for org,

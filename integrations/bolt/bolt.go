@@ -69,6 +69,10 @@ var (
 	bucketOutboxPending   = []byte("outboxPending")
 	bucketOutboxByPatient = []byte("outboxByPatient")
 	bucketOutboxByTime    = []byte("outboxByTime")
+	// bucketOutboxPendingByPatient indexes pending entries per patient
+	// ("<patientRef>/<timeKey>/<id>"); files written before it existed
+	// gain it filled from outboxPending (backfillPendingByPatient).
+	bucketOutboxPendingByPatient = []byte("outboxPendingByPatient")
 )
 
 // allBuckets lists every bucket Open creates. Adding a bucket needs no new
@@ -77,6 +81,7 @@ var allBuckets = [][]byte{
 	bucketMeta, bucketRecords, bucketPatients, bucketPending, bucketAliases,
 	bucketConsents, bucketConsentsByPatient, bucketConsentsByGrantee, bucketCheckpoints,
 	bucketOutbox, bucketOutboxPending, bucketOutboxByPatient, bucketOutboxByTime,
+	bucketOutboxPendingByPatient,
 }
 
 // db is a bbolt file with medshare's buckets. Stores built on one file
@@ -115,6 +120,7 @@ func openDB(path string, o Options) (*db, error) {
 
 // initBuckets creates missing buckets and checks the schema version.
 func initBuckets(tx *bbolt.Tx) error {
+	backfill := tx.Bucket(bucketOutbox) != nil && tx.Bucket(bucketOutboxPendingByPatient) == nil
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return consent.WrapError(consent.EINTERNAL, err, "create bucket %s", name)
@@ -126,6 +132,9 @@ func initBuckets(tx *bbolt.Tx) error {
 		return meta.Put([]byte("schema"), []byte(schemaVersion))
 	case string(v) != schemaVersion:
 		return consent.Errorf(consent.EINTEGRITY, "store schema version %q, want %q", v, schemaVersion)
+	}
+	if backfill {
+		return backfillPendingByPatient(tx)
 	}
 	return nil
 }

@@ -2,8 +2,11 @@ package bolt
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/medshare/medshare/consent"
 	"github.com/medshare/medshare/consent/consenttest"
@@ -67,4 +70,46 @@ func TestReadModelReopen(t *testing.T) {
 			t.Errorf("Enqueue after Close = %v (code %q), want %q", err, got, consent.EUNAVAILABLE)
 		}
 	})
+}
+
+// A file written before the index of pending entries per patient existed
+// gains it, filled from the pending entries it holds.
+func TestPendingByPatientBackfill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "records.db")
+	ctx := t.Context()
+	s := MustOpen(t, path)
+	at := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+	for i, e := range []consent.AccessEntry{
+		{ID: "e-1", PatientRef: "p", Time: at},
+		{ID: "e-2", PatientRef: "p", Time: at.Add(time.Second)},
+		{ID: "e-3", PatientRef: "q", Time: at.Add(2 * time.Second)},
+	} {
+		if err := s.Enqueue(ctx, e); err != nil {
+			t.Fatalf("enqueue %d: %v", i, err)
+		}
+	}
+	if err := s.MarkEntriesAnchored(ctx, []string{"e-1"}, "tx-1", 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.bolt.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketOutboxPendingByPatient) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = MustOpen(t, path)
+	for ref, want := range map[string][]string{"p": {"e-2"}, "q": {"e-3"}} {
+		got, err := s.ListPending(ctx, ref, "", 0)
+		if err != nil {
+			t.Fatalf("ListPending(%q): %v", ref, err)
+		}
+		var ids []string
+		for _, o := range got {
+			ids = append(ids, o.Entry.ID)
+		}
+		if !slices.Equal(ids, want) {
+			t.Errorf("ListPending(%q) after backfill = %v, want %v", ref, ids, want)
+		}
+	}
 }

@@ -80,15 +80,25 @@ func (s *RecordStore) MarkEntriesAnchored(ctx context.Context, ids []string, anc
 // however large the outbox. EINVALID for a negative limit or an after
 // cursor that names no entry.
 func (s *RecordStore) OutboxEntries(ctx context.Context, patientRef, after string, limit int) ([]consent.OutboxEntry, error) {
+	b := bucketOutboxByTime
+	if patientRef != "" {
+		b = bucketOutboxByPatient
+	}
+	return s.listOutbox(ctx, b, patientRef, after, limit)
+}
+
+// listOutbox pages through the index bucket, under the prefix
+// "<patientRef>/" unless patientRef is empty.
+func (s *RecordStore) listOutbox(ctx context.Context, bucket []byte, patientRef, after string, limit int) ([]consent.OutboxEntry, error) {
 	limit, err := outboxLimit(limit)
 	if err != nil {
 		return nil, err
 	}
 	var out []consent.OutboxEntry
 	err = s.db.view(ctx, "list outbox entries", func(tx *bbolt.Tx) error {
-		b, prefix := tx.Bucket(bucketOutboxByTime), []byte{}
+		prefix := []byte{}
 		if patientRef != "" {
-			b, prefix = tx.Bucket(bucketOutboxByPatient), []byte(patientRef+"/")
+			prefix = []byte(patientRef + "/")
 		}
 		var from []byte
 		if after != "" {
@@ -101,10 +111,22 @@ func (s *RecordStore) OutboxEntries(ctx context.Context, patientRef, after strin
 			}
 			from = append(bytes.Clone(prefix), entryKey(&a.Entry)...)
 		}
-		out, err = scanOutbox(tx, b.Cursor(), prefix, from, limit)
+		out, err = scanOutbox(tx, tx.Bucket(bucket).Cursor(), prefix, from, limit)
 		return err
 	})
 	return out, err
+}
+
+// ListPending implements consent.Outbox: one seek in the index of
+// pending entries (per patient when patientRef is set), then one lookup per
+// entry returned. EINVALID for a negative limit or an after cursor that
+// names no entry.
+func (s *RecordStore) ListPending(ctx context.Context, patientRef, after string, limit int) ([]consent.OutboxEntry, error) {
+	b := bucketOutboxPending
+	if patientRef != "" {
+		b = bucketOutboxPendingByPatient
+	}
+	return s.listOutbox(ctx, b, patientRef, after, limit)
 }
 
 // validEntry checks what the outbox's keys rely on; the ledger validates
@@ -153,7 +175,31 @@ func enqueue(tx *bbolt.Tx, o *consent.OutboxEntry) error {
 	if err := tx.Bucket(bucketOutboxByTime).Put(k, []byte{}); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketOutboxByPatient).Put(append([]byte(o.Entry.PatientRef+"/"), k...), []byte{})
+	pk := append([]byte(o.Entry.PatientRef+"/"), k...)
+	if err := tx.Bucket(bucketOutboxPendingByPatient).Put(pk, []byte{}); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketOutboxByPatient).Put(pk, []byte{})
+}
+
+// backfillPendingByPatient fills the index of pending entries per patient
+// from outboxPending, for a file written before that index existed.
+func backfillPendingByPatient(tx *bbolt.Tx) error {
+	idx := tx.Bucket(bucketOutboxPendingByPatient)
+	return tx.Bucket(bucketOutboxPending).ForEach(func(k, _ []byte) error {
+		if len(k) <= len(timeKeyLayout)+1 {
+			return consent.Errorf(consent.EINTEGRITY, "outbox index key %s is corrupt", k)
+		}
+		id := string(k[len(timeKeyLayout)+1:])
+		o, err := getOutboxEntry(tx, id)
+		if err != nil {
+			return err
+		}
+		if o == nil {
+			return consent.Errorf(consent.EINTEGRITY, "outbox index lists missing entry %s", id)
+		}
+		return idx.Put(append([]byte(o.Entry.PatientRef+"/"), k...), []byte{})
+	})
 }
 
 // putOutboxEntry writes o under its id.
@@ -189,7 +235,11 @@ func markEntryAnchored(tx *bbolt.Tx, id, anchorTx string, block uint64) error {
 		return nil
 	}
 	o.Status, o.Tx, o.Block = consent.OutboxAnchored, anchorTx, block
-	if err := tx.Bucket(bucketOutboxPending).Delete(entryKey(&o.Entry)); err != nil {
+	k := entryKey(&o.Entry)
+	if err := tx.Bucket(bucketOutboxPending).Delete(k); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketOutboxPendingByPatient).Delete(append([]byte(o.Entry.PatientRef+"/"), k...)); err != nil {
 		return err
 	}
 	return putOutboxEntry(tx, o)

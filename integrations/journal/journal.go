@@ -665,6 +665,19 @@ func (j *Journal) PendingEntries(ctx context.Context, limit int) ([]consent.Outb
 // compaction. EINVALID for a negative limit or an after cursor naming no
 // held entry.
 func (j *Journal) OutboxEntries(ctx context.Context, patientRef, after string, limit int) ([]consent.OutboxEntry, error) {
+	return j.list(patientRef, after, limit, false)
+}
+
+// ListPending implements consent.Outbox: the held entries are filtered
+// in memory, and compaction bounds how many anchored ones they include.
+// EINVALID for a negative limit or an after cursor naming no held entry.
+func (j *Journal) ListPending(ctx context.Context, patientRef, after string, limit int) ([]consent.OutboxEntry, error) {
+	return j.list(patientRef, after, limit, true)
+}
+
+// list returns up to limit held entries of patientRef (all patients when
+// empty) after the cursor, only the pending ones if pendingOnly.
+func (j *Journal) list(patientRef, after string, limit int, pendingOnly bool) ([]consent.OutboxEntry, error) {
 	limit, err := limitOf(limit)
 	if err != nil {
 		return nil, err
@@ -690,8 +703,13 @@ func (j *Journal) OutboxEntries(ctx context.Context, patientRef, after string, l
 		s = s[i:]
 	}
 	out := make([]consent.OutboxEntry, 0, min(limit, len(s)))
-	for _, it := range s[:min(limit, len(s))] {
-		out = append(out, it.o)
+	for _, it := range s {
+		if len(out) == limit {
+			break
+		}
+		if !pendingOnly || it.o.Status == consent.OutboxPending {
+			out = append(out, it.o)
+		}
 	}
 	return out, nil
 }

@@ -123,6 +123,10 @@ func (r *reopening) PendingEntries(ctx context.Context, limit int) ([]consent.Ou
 	return r.journal().PendingEntries(ctx, limit)
 }
 
+func (r *reopening) ListPending(ctx context.Context, patientRef, after string, limit int) ([]consent.OutboxEntry, error) {
+	return r.journal().ListPending(ctx, patientRef, after, limit)
+}
+
 func (r *reopening) MarkEntriesAnchored(ctx context.Context, ids []string, tx string, block uint64) error {
 	err := r.journal().MarkEntriesAnchored(ctx, ids, tx, block)
 	r.reopen()

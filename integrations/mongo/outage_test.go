@@ -66,6 +66,7 @@ func TestOutage(t *testing.T) {
 		{"PendingEntries", func(ctx context.Context) error { _, err := s.PendingEntries(ctx, 10); return err }},
 		{"MarkEntriesAnchored", func(ctx context.Context) error { return s.MarkEntriesAnchored(ctx, []string{"a-1"}, "tx", 3) }},
 		{"OutboxEntries", func(ctx context.Context) error { _, err := s.OutboxEntries(ctx, "ref-7", "", 10); return err }},
+		{"ListPending", func(ctx context.Context) error { _, err := s.ListPending(ctx, "ref-7", "", 10); return err }},
 	}
 	// All at once: each waits out the server-selection timeout.
 	var wg sync.WaitGroup

@@ -24,6 +24,7 @@ const defaultOutboxLimit = 100
 var outboxIndexes = []index{
 	{name: "status_time_id", keys: bson.D{{Key: "status", Value: 1}, {Key: "entry.time", Value: 1}, {Key: "_id", Value: 1}}},
 	{name: "patientRef_time_id", keys: bson.D{{Key: "entry.patientRef", Value: 1}, {Key: "entry.time", Value: 1}, {Key: "_id", Value: 1}}},
+	{name: "status_patientRef_time_id", keys: bson.D{{Key: "status", Value: 1}, {Key: "entry.patientRef", Value: 1}, {Key: "entry.time", Value: 1}, {Key: "_id", Value: 1}}},
 	{name: "time_id", keys: bson.D{{Key: "entry.time", Value: 1}, {Key: "_id", Value: 1}}},
 }
 
@@ -97,6 +98,23 @@ func (s *RecordStore) OutboxEntries(ctx context.Context, patientRef, after strin
 	if patientRef != "" {
 		filter = append(filter, bson.E{Key: "entry.patientRef", Value: patientRef})
 	}
+	return s.listAfter(ctx, filter, after, limit)
+}
+
+// ListPending implements consent.Outbox, served by the index on status,
+// patientRef, time and _id (or status, time and _id for all patients).
+// EINVALID for a negative limit or an after cursor that names no entry.
+func (s *RecordStore) ListPending(ctx context.Context, patientRef, after string, limit int) ([]consent.OutboxEntry, error) {
+	filter := bson.D{{Key: "status", Value: consent.OutboxPending}}
+	if patientRef != "" {
+		filter = append(filter, bson.E{Key: "entry.patientRef", Value: patientRef})
+	}
+	return s.listAfter(ctx, filter, after, limit)
+}
+
+// listAfter returns up to limit entries matching filter in entryOrder,
+// strictly after the entry after when it is not empty.
+func (s *RecordStore) listAfter(ctx context.Context, filter bson.D, after string, limit int) ([]consent.OutboxEntry, error) {
 	if after != "" {
 		var pos outboxDoc
 		err := s.outbox.FindOne(ctx, bson.D{{Key: "_id", Value: after}},

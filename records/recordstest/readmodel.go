@@ -125,6 +125,18 @@ func (m *MemStore) MarkEntriesAnchored(_ context.Context, ids []string, tx strin
 // OutboxEntries implements consent.Outbox: limit 0 means 100; EINVALID for
 // a negative limit or an after cursor that names no entry.
 func (m *MemStore) OutboxEntries(_ context.Context, patientRef, after string, limit int) ([]consent.OutboxEntry, error) {
+	return m.entries(patientRef, after, limit, false)
+}
+
+// ListPending implements consent.Outbox: limit 0 means 100; EINVALID
+// for a negative limit or an after cursor that names no entry.
+func (m *MemStore) ListPending(_ context.Context, patientRef, after string, limit int) ([]consent.OutboxEntry, error) {
+	return m.entries(patientRef, after, limit, true)
+}
+
+// entries lists the entries of patientRef (all when empty) after the
+// cursor, only pending ones if pendingOnly.
+func (m *MemStore) entries(patientRef, after string, limit int, pendingOnly bool) ([]consent.OutboxEntry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.check(); err != nil {
@@ -139,7 +151,9 @@ func (m *MemStore) OutboxEntries(_ context.Context, patientRef, after string, li
 		pos = &o.Entry
 	}
 	return m.listOutbox(limit, func(o *consent.OutboxEntry) bool {
-		return (patientRef == "" || o.Entry.PatientRef == patientRef) && (pos == nil || entryOrder(&o.Entry, pos) > 0)
+		return (patientRef == "" || o.Entry.PatientRef == patientRef) &&
+			(!pendingOnly || o.Status == consent.OutboxPending) &&
+			(pos == nil || entryOrder(&o.Entry, pos) > 0)
 	})
 }
 
