@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/medshare/medshare/consent"
 	"github.com/medshare/medshare/integrations/bolt"
+	"github.com/medshare/medshare/integrations/journal"
 	"github.com/medshare/medshare/records"
 )
 
@@ -192,8 +196,25 @@ func TestTamperedJournalIsNamed(t *testing.T) {
 	if !strings.Contains(out.String(), "access-log journal OK: 0 entries waiting") {
 		t.Fatalf("verify output lacks the journal: %s", out.String())
 	}
+	// More than a commit's worth of frames after the damaged one: damage
+	// in the last commit's window is indistinguishable from a torn write.
+	jr, err := journal.Open(journal.Options{Path: journalPath(dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		e := consent.AccessEntry{ID: fmt.Sprintf("a-extra-%03d", i), Time: time.Now(), Action: "read", RecordID: "r-1",
+			PatientRef: "ref-1", ActorRef: "ref-2", Role: "provider", Org: "hospital-a", Purpose: "TREAT",
+			Decision: "allow", Reasons: []string{strings.Repeat("a reason long enough to fill the journal ", 10)}, PolicyDigest: "d"}
+		if err := jr.Enqueue(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := jr.Close(); err != nil {
+		t.Fatal(err)
+	}
 	b, err := os.ReadFile(journalPath(dir))
-	if err != nil || len(b) < 100 {
+	if err != nil || len(bytes.TrimRight(b, "\x00")) < 100<<10 {
 		t.Fatalf("journal: %d bytes, %v", len(b), err)
 	}
 	b[20] ^= 0x01 // inside the first frame

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -162,6 +163,7 @@ func TestTornTailIsCutOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	good = bytes.TrimRight(good, "\x00") // the frames, without the preallocated zeros
 	third, err := encodeFrame(&frame{T: "e", Entry: new(entry("e-3", "p-1", t0.Add(2*time.Second))), Enqueued: t0})
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +174,11 @@ func TestTornTailIsCutOff(t *testing.T) {
 		"frame cut short":     third[:len(third)-3],
 		"bad checksum at end": append(append([]byte{}, third[:len(third)-1]...), third[len(third)-1]^0xff),
 		"zeros":               make([]byte, 4096),
+		// A commit into preallocated space whose first sectors were lost
+		// and whose last were kept.
+		"hole then data then zeros": append(append(make([]byte, 512), third[512%len(third):]...), make([]byte, 8192)...),
+		"half a header then zeros":  append(append([]byte{}, third[:5]...), make([]byte, 8192)...),
+		"bad checksum then zeros":   append(append(append([]byte{}, third[:len(third)-1]...), third[len(third)-1]^0xff), make([]byte, 8192)...),
 	}
 	for name, tail := range tails {
 		t.Run(name, func(t *testing.T) {
@@ -197,7 +204,12 @@ func TestTornTailIsCutOff(t *testing.T) {
 func TestCorruptionIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.journal")
 	j := mustOpen(t, path, Options{})
-	mustEnqueue(t, j, entry("e-1", "p-1", t0), entry("e-2", "p-1", t0.Add(time.Second)), entry("e-3", "p-1", t0.Add(2*time.Second)))
+	// More than tornWindow of frames after the damaged one (a damaged
+	// frame within the last window is cut off as torn: see
+	// TestDamageInTheLastWindowIsTorn).
+	for i := range 2 * tornWindow / 400 {
+		mustEnqueue(t, j, entry(fmt.Sprintf("e-%04d", i), "p-1", t0.Add(time.Duration(i)*time.Second)))
+	}
 	j.Close()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -446,11 +458,15 @@ func TestInspect(t *testing.T) {
 	if err != nil || *r != (Report{Entries: 3, Pending: 2}) {
 		t.Fatalf("Inspect = %+v, %v; want 3 entries, 2 pending, no torn tail", r, err)
 	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write([]byte{9, 9, 0, 0, 1}) // a torn header
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{9, 9, 0, 0, 1}, int64(len(bytes.TrimRight(b, "\x00")))) // a torn header after the last frame
 	f.Close()
 	size := fileSize(t, path)
 	if r, err := Inspect(path); err != nil || !r.TornTail || r.Pending != 2 {
@@ -458,5 +474,104 @@ func TestInspect(t *testing.T) {
 	}
 	if fileSize(t, path) != size {
 		t.Fatal("Inspect changed the file")
+	}
+}
+
+// Damage within tornWindow of the end cannot be told from a commit the
+// disk kept only part of: it is cut off, with what follows it.
+func TestDamageInTheLastWindowIsTorn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.journal")
+	j := mustOpen(t, path, Options{})
+	mustEnqueue(t, j, entry("e-1", "p-1", t0), entry("e-2", "p-1", t0.Add(time.Second)), entry("e-3", "p-1", t0.Add(2*time.Second)))
+	j.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := decodeFrame(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[frameHeader+len(first)+frameHeader+10] ^= 0x01 // inside the second frame
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Inspect(path); err != nil || !r.TornTail || r.Entries != 1 {
+		t.Fatalf("Inspect = %+v, %v; want 1 entry and a torn tail", r, err)
+	}
+	j = mustOpen(t, path, Options{})
+	if all, _ := listIDs(t, j); strings.Join(all, ",") != "e-1" {
+		t.Fatalf("after damage in the last window: %v, want e-1", all)
+	}
+}
+
+// The file grows by preallocated chunks of zeros; commits overwrite them
+// in place, and a reopen goes on after the last frame.
+func TestPreallocation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.journal")
+	j := mustOpen(t, path, Options{})
+	mustEnqueue(t, j, entry("e-1", "p-1", t0))
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != preallocateChunk {
+		t.Fatalf("after one entry the file is %d bytes, want one chunk of %d", fi.Size(), preallocateChunk)
+	}
+	j.Close()
+	for round := range 3 {
+		j = mustOpen(t, path, Options{})
+		if r, err := Inspect(path); err != nil || r.TornTail {
+			t.Fatalf("Inspect of a preallocated journal = %+v, %v; want no torn tail", r, err)
+		}
+		mustEnqueue(t, j, entry(fmt.Sprintf("e-%d", round+2), "p-1", t0.Add(time.Duration(round+1)*time.Second)))
+		j.Close()
+	}
+	j = mustOpen(t, path, Options{})
+	if all, _ := listIDs(t, j); strings.Join(all, ",") != "e-1,e-2,e-3,e-4" {
+		t.Fatalf("after reopening a preallocated journal: %v, want e-1..e-4", all)
+	}
+	// Past the first chunk, the file grows by another.
+	one, err := encodeFrame(&frame{T: "e", Entry: new(entry("f-0000", "p-2", t0)), Enqueued: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := preallocateChunk/len(one) + 10
+	for i := range n {
+		mustEnqueue(t, j, entry(fmt.Sprintf("f-%04d", i), "p-2", t0.Add(time.Duration(i)*time.Second)))
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 2*preallocateChunk {
+		t.Fatalf("after a chunk's worth of entries: %v, %v; want %d bytes", fi.Size(), err, 2*preallocateChunk)
+	}
+	j.Close()
+	j = mustOpen(t, path, Options{})
+	if got := j.Pending(); got != 4+n {
+		t.Fatalf("%d entries pending after reopening, want %d", got, 4+n)
+	}
+}
+
+// A commit writes at most tornWindow bytes, however many frames queue.
+func TestTakeBoundsAWrite(t *testing.T) {
+	j := &Journal{}
+	for range 100 {
+		b := make([]byte, 1000)
+		j.queue = append(j.queue, b...)
+		j.ops = append(j.ops, &op{n: len(b)})
+	}
+	total := 0
+	for len(j.ops) > 0 {
+		buf, ops := j.takeLocked()
+		if len(buf) > tornWindow || len(ops) == 0 || len(buf) != 1000*len(ops) {
+			t.Fatalf("took %d bytes for %d frames", len(buf), len(ops))
+		}
+		total += len(ops)
+	}
+	if total != 100 {
+		t.Fatalf("took %d frames, want 100", total)
+	}
+	j.queue = append(j.queue, make([]byte, 2*tornWindow)...)
+	j.ops = append(j.ops, &op{n: 2 * tornWindow})
+	if buf, ops := j.takeLocked(); len(buf) != 2*tornWindow || len(ops) != 1 {
+		t.Fatalf("a frame larger than the window: took %d bytes, %d frames", len(buf), len(ops))
 	}
 }
