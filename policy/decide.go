@@ -22,6 +22,25 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if in.Time.IsZero() {
 		return Decision{}, consent.Errorf(consent.EINVALID, "policy: decision input has no time")
 	}
+	if e.decisions == nil {
+		return e.evaluate(ctx, &in)
+	}
+	key, now, ok := decisionKey(&in)
+	if !ok {
+		return e.evaluate(ctx, &in)
+	}
+	if d, hit := e.decisions.get(key, now); hit {
+		return d, nil
+	}
+	d, err := e.evaluate(ctx, &in)
+	if err == nil {
+		e.decisions.put(key, &in, now, d)
+	}
+	return d, err
+}
+
+// evaluate runs the policy on in.
+func (e *Engine) evaluate(ctx context.Context, in *Input) (Decision, error) {
 	// The evaluation is set up here rather than by a rego.PreparedEvalQuery,
 	// whose per-evaluation set-up (an evaluation context, its options, a
 	// result set) costs a decision more than some of its rules. OPA would
@@ -41,7 +60,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		WithCompiler(e.compiler).
 		WithStore(e.store).
 		WithTransaction(e.txn).
-		WithInput(ast.NewTerm(e.keys.input(&in, e.cache))).
+		WithInput(ast.NewTerm(e.keys.input(in, e.cache))).
 		WithMetrics(metrics.NoOp()).
 		WithCancel(cancel).
 		WithBaseCache(e.base).

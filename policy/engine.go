@@ -38,6 +38,10 @@ type Options struct {
 	// Restricted is the set of restricted categories; nil means
 	// DefaultRestricted, an empty non-nil slice means none.
 	Restricted []string
+	// NoDecisionCache makes every Decide evaluate the policy. Without it,
+	// an engine on the embedded policies answers a repeated input from its
+	// decision cache (see decisionCache); one on Dir's never does.
+	NoDecisionCache bool
 }
 
 // Engine evaluates the authorization policy. It is safe for concurrent use:
@@ -51,6 +55,7 @@ type Engine struct {
 	base          dataCache
 	keys          *inputKeys
 	cache         *termCache
+	decisions     *decisionCache // nil: every decision is evaluated
 	digest        string
 	restricted    []string
 }
@@ -102,11 +107,15 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, consent.WrapError(consent.EINTERNAL, err, "policy: open store transaction")
 	}
-	return &Engine{
+	e := &Engine{
 		compiler: compiler, query: query, queryCompiler: qc, store: store, txn: txn,
 		keys: newInputKeys(restricted), cache: newTermCache(), base: base,
 		digest: digest(srcs, restricted), restricted: restricted,
-	}, nil
+	}
+	if o.Dir == "" && !o.NoDecisionCache {
+		e.decisions = newDecisionCache()
+	}
+	return e, nil
 }
 
 // Digest is the hex SHA-256 of the loaded policy sources (in file-name order,

@@ -123,7 +123,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 // records). GOGC or GOMEMLIMIT in the environment take precedence.
 const (
 	serveGCPercent   = 400
-	serveMemoryLimit = 160 << 20
+	serveMemoryLimit = 100 << 20
 )
 
 // tuneGC applies serveGCPercent and serveMemoryLimit unless the
