@@ -168,9 +168,15 @@ func (t *Trimmer) Trim(ctx context.Context) (int64, error) {
 	return t.trimLocked(ctx)
 }
 
-// trimLocked trims every database; t.mu must be held.
+// trimLocked trims every database; t.mu must be held. Stats count the
+// trim and what it advised even when ctx ends it part way (Close during a
+// trim).
 func (t *Trimmer) trimLocked(ctx context.Context) (int64, error) {
 	var total int64
+	defer func() {
+		t.trims.Add(1)
+		t.advised.Add(total)
+	}()
 	var errs []error
 	for _, db := range t.dbs {
 		n, err := trimDB(ctx, db, t.pageSize)
@@ -182,8 +188,6 @@ func (t *Trimmer) trimLocked(ctx context.Context) (int64, error) {
 			errs = append(errs, fmt.Errorf("trim %s: %w", db.Path(), err))
 		}
 	}
-	t.trims.Add(1)
-	t.advised.Add(total)
 	return total, errors.Join(errs...)
 }
 
