@@ -17,9 +17,18 @@ import (
 // rawDo sends a raw request body with a content type.
 func rawDo(tb testing.TB, base, method, path, token, ctype string, body []byte, headers ...string) *response {
 	tb.Helper()
-	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
+	r, err := rawTry(base, method, path, token, ctype, body, headers...)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return r
+}
+
+// rawTry is rawDo returning its error.
+func rawTry(base, method, path, token, ctype string, body []byte, headers ...string) (*response, error) {
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -32,14 +41,14 @@ func rawDo(tb testing.TB, base, method, path, token, ctype string, body []byte, 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
-	return &response{Status: resp.StatusCode, Header: resp.Header, Body: buf.Bytes()}
+	return &response{Status: resp.StatusCode, Header: resp.Header, Body: buf.Bytes()}, nil
 }
 
 // setupOrgs registers the demo organizations on m.

@@ -10,7 +10,10 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,7 +112,18 @@ func TestTokenAttacks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.note, func(t *testing.T) {
 			for _, path := range []string{"/v1/orgs", "/v1/access-log"} {
-				r := rawDo(t, m.URL(), "GET", path, tt.token, "", nil)
+				r, err := rawTry(m.URL(), "GET", path, tt.token, "", nil)
+				if err != nil && tt.want == http.StatusRequestHeaderFieldsTooLarge && errors.Is(err, syscall.ECONNRESET) {
+					// The server answers 431 and closes at once; when that
+					// beats the client's last header bytes, the kernel
+					// resets the connection and the answer is lost with
+					// it. Either way the request reached no handler.
+					attacks++
+					continue
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", path, err)
+				}
 				if r.Status != tt.want {
 					t.Fatalf("%s: status %d, want %d: %s", path, r.Status, tt.want, r.Body)
 				}
