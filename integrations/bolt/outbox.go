@@ -46,16 +46,7 @@ func (s *RecordStore) Enqueue(ctx context.Context, e consent.AccessEntry) error 
 // entries, oldest first by entry time then id. EINVALID for a negative
 // limit.
 func (s *RecordStore) PendingEntries(ctx context.Context, limit int) ([]consent.OutboxEntry, error) {
-	limit, err := outboxLimit(limit)
-	if err != nil {
-		return nil, err
-	}
-	var out []consent.OutboxEntry
-	err = s.db.view(ctx, "list pending access entries", func(tx *bbolt.Tx) (err error) {
-		out, err = scanOutbox(tx, tx.Bucket(bucketOutboxPending).Cursor(), nil, nil, limit)
-		return err
-	})
-	return out, err
+	return s.ListPending(ctx, "", "", limit)
 }
 
 // MarkEntriesAnchored implements consent.Outbox, in one transaction.
@@ -175,7 +166,7 @@ func enqueue(tx *bbolt.Tx, o *consent.OutboxEntry) error {
 	if err := tx.Bucket(bucketOutboxByTime).Put(k, []byte{}); err != nil {
 		return err
 	}
-	pk := append([]byte(o.Entry.PatientRef+"/"), k...)
+	pk := patientEntryKey(o.Entry.PatientRef, k)
 	if err := tx.Bucket(bucketOutboxPendingByPatient).Put(pk, []byte{}); err != nil {
 		return err
 	}
@@ -198,8 +189,14 @@ func backfillPendingByPatient(tx *bbolt.Tx) error {
 		if o == nil {
 			return consent.Errorf(consent.EINTEGRITY, "outbox index lists missing entry %s", id)
 		}
-		return idx.Put(append([]byte(o.Entry.PatientRef+"/"), k...), []byte{})
+		return idx.Put(patientEntryKey(o.Entry.PatientRef, k), []byte{})
 	})
+}
+
+// patientEntryKey returns "<patientRef>/<entry key>", an entry's key in the
+// per-patient indexes.
+func patientEntryKey(patientRef string, entryKey []byte) []byte {
+	return append([]byte(patientRef+"/"), entryKey...)
 }
 
 // putOutboxEntry writes o under its id.
@@ -239,7 +236,7 @@ func markEntryAnchored(tx *bbolt.Tx, id, anchorTx string, block uint64) error {
 	if err := tx.Bucket(bucketOutboxPending).Delete(k); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketOutboxPendingByPatient).Delete(append([]byte(o.Entry.PatientRef+"/"), k...)); err != nil {
+	if err := tx.Bucket(bucketOutboxPendingByPatient).Delete(patientEntryKey(o.Entry.PatientRef, k)); err != nil {
 		return err
 	}
 	return putOutboxEntry(tx, o)

@@ -684,25 +684,7 @@ func limitOf(limit int) (int, error) {
 // entries, oldest first by entry time then id. EINVALID for a negative
 // limit.
 func (j *Journal) PendingEntries(ctx context.Context, limit int) ([]consent.OutboxEntry, error) {
-	limit, err := limitOf(limit)
-	if err != nil {
-		return nil, err
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := j.usableLocked(); err != nil {
-		return nil, err
-	}
-	out := make([]consent.OutboxEntry, 0, min(limit, j.pending))
-	for _, it := range j.all {
-		if len(out) == limit {
-			break
-		}
-		if it.o.Status == consent.OutboxPending {
-			out = append(out, it.o)
-		}
-	}
-	return out, nil
+	return j.list("", "", limit, true)
 }
 
 // OutboxEntries implements consent.Outbox over the entries the journal

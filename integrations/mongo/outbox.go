@@ -68,8 +68,7 @@ func (s *RecordStore) Enqueue(ctx context.Context, e consent.AccessEntry) error 
 // entries, oldest first by entry time then id. EINVALID for a negative
 // limit.
 func (s *RecordStore) PendingEntries(ctx context.Context, limit int) ([]consent.OutboxEntry, error) {
-	return s.findEntries(ctx, "list pending access entries",
-		bson.D{{Key: "status", Value: consent.OutboxPending}}, limit)
+	return s.ListPending(ctx, "", "", limit)
 }
 
 // MarkEntriesAnchored implements consent.Outbox: one update of every

@@ -98,12 +98,7 @@ func (m *MemStore) Enqueue(_ context.Context, e consent.AccessEntry) error {
 // PendingEntries implements consent.Outbox: limit 0 means 100; EINVALID
 // for a negative limit.
 func (m *MemStore) PendingEntries(_ context.Context, limit int) ([]consent.OutboxEntry, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.check(); err != nil {
-		return nil, err
-	}
-	return m.listOutbox(limit, func(o *consent.OutboxEntry) bool { return o.Status == consent.OutboxPending })
+	return m.entries("", "", limit, true)
 }
 
 // MarkEntriesAnchored implements consent.Outbox.
