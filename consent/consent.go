@@ -144,10 +144,32 @@ type AccessEntry struct {
 	ConsentID      string    `json:"consentId,omitempty"`
 	ConsentVersion int       `json:"consentVersion,omitempty"`
 	PolicyDigest   string    `json:"policyDigest"`
-	AnchoredAt     time.Time `json:"anchoredAt"`
-	Tx             string    `json:"tx"`
+	// BreakGlassCode is the coded emergency reason of a break-glass read
+	// (see BreakGlassCodes); its free text is kept off the ledger,
+	// encrypted in the patient's notice, and NoteCommit commits to it.
+	BreakGlassCode string `json:"breakGlassCode,omitempty"`
+	// NoteCommit is base64url(sha256(salt‖free text)) of a break-glass
+	// reason, so an auditor holding the text can show it was the one given.
+	NoteCommit string `json:"noteCommit,omitempty"`
+	// ClaimItems records, for a claim verification, each cited element
+	// and its answer — never the claimed value.
+	ClaimItems []ClaimItemLog `json:"claimItems,omitempty"`
+	// Sealed is set only in the form an entry takes on the shared ledger:
+	// every field above but ID, Time and PatientRef sealed under a key only
+	// data custodians hold (see Pseudonymizer.SealEntry), and PatientRef a
+	// pairwise reference. Node-local copies (journal, outbox) leave it empty.
+	Sealed     string    `json:"sealed,omitempty"`
+	AnchoredAt time.Time `json:"anchoredAt"`
+	Tx         string    `json:"tx"`
 
 	cursor string // position in the index a page was read from
+}
+
+// ClaimItemLog is one claim item as the access log keeps it: the element a
+// claim cited and whether it was verified, never the value claimed.
+type ClaimItemLog struct {
+	Path string `json:"path"`
+	OK   bool   `json:"ok"`
 }
 
 // Pseudonymizer turns subject ids into the pseudonyms that go on the ledger:

@@ -14,6 +14,7 @@ const (
 	ENOTFOUND     = "not_found"    // 404
 	ECONFLICT     = "conflict"     // duplicate id, revoke twice: 409
 	ETOOLARGE     = "too_large"    // body or field over its limit: 413
+	ETOOMANY      = "too_many"     // a rate limit or quota is exhausted: 429
 	EINTEGRITY    = "integrity"    // stored data failed its integrity check: 500, never data
 	EUNAVAILABLE  = "unavailable"  // store or ledger down: 503
 	EINTERNAL     = "internal"     // anything else: 500

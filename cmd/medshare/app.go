@@ -197,35 +197,6 @@ func (m *Main) openAuth(ctx context.Context, keys keyPaths) (*jwt.Verifier, []*e
 	return v, []*ecdsa.PublicKey{&key.PublicKey}, nil
 }
 
-// authenticator turns a verified token into a policy subject, refusing
-// organizations that are not registered and active.
-func authenticator(v *jwt.Verifier, orgs *orgCache, refs *consent.Pseudonymizer) mshttp.Authenticator {
-	return func(ctx context.Context, token string) (policy.Subject, error) {
-		cl, err := v.Verify(ctx, token)
-		if err != nil {
-			return policy.Subject{}, err
-		}
-		sub := policy.Subject{ID: cl.Subject, Role: cl.Role, Org: cl.Org, Ref: refs.SubjectRef(cl.Subject)}
-		if cl.Role == "patient" {
-			sub.PatientRef = refs.PatientRef(cl.Subject)
-		}
-		if cl.Org == "" {
-			return sub, nil
-		}
-		o, err := orgs.get(ctx, cl.Org)
-		switch {
-		case consent.ErrorCode(err) == consent.ENOTFOUND:
-			return policy.Subject{}, consent.Errorf(consent.EFORBIDDEN, "organization %q is not registered", cl.Org)
-		case err != nil:
-			return policy.Subject{}, err
-		case o.Status != consent.StatusActive:
-			return policy.Subject{}, consent.Errorf(consent.EFORBIDDEN, "organization %q is not active", cl.Org)
-		}
-		sub.OrgType = o.Type
-		return sub, nil
-	}
-}
-
 // ready reports whether the store and the ledger can serve.
 func (m *Main) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

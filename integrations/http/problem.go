@@ -40,6 +40,8 @@ func ErrorStatus(err error) int {
 		return http.StatusConflict
 	case consent.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
+	case consent.ETOOMANY:
+		return http.StatusTooManyRequests
 	case consent.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	}
@@ -93,6 +95,8 @@ func fiberCode(status int) string {
 		return consent.ETOOLARGE
 	case status == fiber.StatusNotFound:
 		return consent.ENOTFOUND
+	case status == fiber.StatusTooManyRequests:
+		return consent.ETOOMANY
 	case status >= 500:
 		return consent.EINTERNAL
 	default:
