@@ -2,7 +2,10 @@ package consent
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
+	"time"
 )
 
 const (
@@ -65,8 +68,14 @@ func getAnchor(st State, a AnchorArgs) (*Anchor, error) {
 	return &out, nil
 }
 
-// validateEntry checks an access entry's fields.
+// validateEntry checks an access entry's fields: either the sealed form
+// the nodes write (ID, Time, a pairwise PatientRef and Sealed, nothing
+// else), or the full form entries had before sealing existed, which is
+// still accepted so that older ledgers replay.
 func validateEntry(e *AccessEntry) error {
+	if e.Sealed != "" {
+		return validateSealed(e)
+	}
 	if !validID(e.ID) {
 		return errf(EINVALID, "access entry id %q is invalid", e.ID)
 	}
@@ -107,6 +116,44 @@ func validateEntry(e *AccessEntry) error {
 		if len(r) > 512 || strings.ContainsAny(r, "\x00") {
 			return errf(EINVALID, "access entry %q has an invalid reason", e.ID)
 		}
+	}
+	if len(e.BreakGlassCode) > 32 || len(e.NoteCommit) > 64 || len(e.ClaimItems) > 100 {
+		return errf(EINVALID, "access entry %q is too large", e.ID)
+	}
+	for _, it := range e.ClaimItems {
+		if len(it.Path) > 512 {
+			return errf(EINVALID, "access entry %q has an invalid claim item", e.ID)
+		}
+	}
+	if e.Reasons == nil {
+		e.Reasons = []string{}
+	}
+	return nil
+}
+
+// validateSealed checks an entry in its ledger form: nothing but ID, Time,
+// PatientRef and Sealed may be set, so no field can leak in clear beside
+// the seal.
+func validateSealed(e *AccessEntry) error {
+	if !validID(e.ID) {
+		return errf(EINVALID, "access entry id %q is invalid", e.ID)
+	}
+	if e.Time.IsZero() || !validTime(e.Time) {
+		return errf(EINVALID, "access entry %q has no valid time", e.ID)
+	}
+	if err := checkRef("patientRef", e.PatientRef); err != nil {
+		return err
+	}
+	if len(e.Sealed) > maxSealed || strings.ContainsFunc(e.Sealed, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) {
+		return errf(EINVALID, "access entry %q: sealed must be base64url of at most %d characters", e.ID, maxSealed)
+	}
+	clear := *e
+	clear.ID, clear.Time, clear.PatientRef, clear.Sealed, clear.Reasons = "", time.Time{}, "", "", nil
+	clear.AnchoredAt, clear.Tx, clear.cursor = time.Time{}, "", ""
+	if len(e.Reasons) > 0 || !reflect.DeepEqual(clear, AccessEntry{}) {
+		return errf(EINVALID, "access entry %q is sealed but carries fields in clear", e.ID)
 	}
 	if e.Reasons == nil {
 		e.Reasons = []string{}
@@ -197,14 +244,14 @@ func getAccess(st State, a IDArgs) (*AccessEntry, error) {
 }
 
 // listAccess pages through entries oldest first using the time indexes, so
-// its cost depends on the page size, not on the size of the log.
+// its cost depends on the page size (times the number of references asked
+// for), not on the size of the log. With PatientRefs it merges several
+// references' indexes in time order: a patient's entries are indexed under
+// one pairwise reference per organization, and their log is the merge.
 func listAccess(st State, f AccessFilter) (*AccessPage, error) {
-	prefix := accessByTime
-	if f.PatientRef != "" {
-		if err := checkRef("patientRef", f.PatientRef); err != nil {
-			return nil, err
-		}
-		prefix = accessPatient + f.PatientRef + "/"
+	prefixes, err := accessPrefixes(f)
+	if err != nil {
+		return nil, err
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -213,28 +260,73 @@ func listAccess(st State, f AccessFilter) (*AccessPage, error) {
 	if limit > maxListLimit {
 		return nil, errf(EINVALID, "limit must be at most %d", maxListLimit)
 	}
-	start := prefix
-	if f.After != "" {
-		if len(f.After) > 256 || strings.ContainsAny(f.After, "\x00\x7f") {
-			return nil, errf(EINVALID, "invalid cursor")
+	if f.After != "" && (len(f.After) > 256 || strings.ContainsAny(f.After, "\x00\x7f")) {
+		return nil, errf(EINVALID, "invalid cursor")
+	}
+	type hit struct{ pos, id string }
+	var hits []hit
+	for _, prefix := range prefixes {
+		start, n := prefix, 0
+		if f.After != "" {
+			start = prefix + f.After + "\x00"
 		}
-		start = prefix + f.After + "\x00"
+		err := st.Range(start, prefixEnd(prefix), func(k string, v []byte) error {
+			if n == limit+1 {
+				return ErrStopRange
+			}
+			hits = append(hits, hit{pos: k[len(prefix):], id: string(v)})
+			n++
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(prefixes) > 1 {
+		slices.SortFunc(hits, func(a, b hit) int { return strings.Compare(a.pos, b.pos) })
 	}
 	page := &AccessPage{Entries: []AccessEntry{}}
-	err := st.Range(start, prefixEnd(prefix), func(k string, v []byte) error {
-		if len(page.Entries) == limit {
-			page.Next = page.Entries[limit-1].cursor
-			return ErrStopRange
-		}
-		e, err := getAccess(st, IDArgs{ID: string(v)})
+	if len(hits) > limit {
+		hits = hits[:limit]
+		page.Next = hits[limit-1].pos
+	}
+	for _, h := range hits {
+		e, err := getAccess(st, IDArgs{ID: h.id})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		e.cursor = k[len(prefix):]
+		e.cursor = h.pos
 		page.Entries = append(page.Entries, *e)
-		return nil
-	})
-	return page, err
+	}
+	return page, nil
+}
+
+// accessPrefixes returns the index prefixes a filter reads: the time index
+// for all entries, or one per patient reference.
+func accessPrefixes(f AccessFilter) ([]string, error) {
+	switch {
+	case f.PatientRef != "" && len(f.PatientRefs) > 0:
+		return nil, errf(EINVALID, "set patientRef or patientRefs, not both")
+	case f.PatientRef != "":
+		if err := checkRef("patientRef", f.PatientRef); err != nil {
+			return nil, err
+		}
+		return []string{accessPatient + f.PatientRef + "/"}, nil
+	case len(f.PatientRefs) > 0:
+		if len(f.PatientRefs) > maxListLimit {
+			return nil, errf(EINVALID, "at most %d patient references", maxListLimit)
+		}
+		refs := normalizeSet(f.PatientRefs)
+		out := make([]string, 0, len(refs))
+		for _, r := range refs {
+			if err := checkRef("patientRefs", r); err != nil {
+				return nil, err
+			}
+			out = append(out, accessPatient+r+"/")
+		}
+		return out, nil
+	}
+	return []string{accessByTime}, nil
 }
 
 // ValidateAccessEntry checks e as LogAccess would, so an entry the ledger

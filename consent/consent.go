@@ -59,6 +59,29 @@ func ValidOrgType(t string) bool {
 	return false
 }
 
+// Break-glass reason codes: the coded reason a clinician gives for an
+// emergency read (header X-Break-Glass-Code; "other" when absent). The
+// code is what the policy and the access log see; the free text stays off
+// the ledger.
+const (
+	BreakGlassUnconscious     = "unconscious"      // patient unconscious or unable to consent
+	BreakGlassLifeThreatening = "life-threatening" // immediate threat to life or limb
+	BreakGlassUrgentCare      = "urgent-care"      // urgent treatment, patient cannot be reached
+	BreakGlassOther           = "other"            // another emergency, explained in the free text
+)
+
+// breakGlassCodes lists every accepted break-glass code, sorted.
+var breakGlassCodes = []string{"life-threatening", "other", "unconscious", "urgent-care"}
+
+// ValidBreakGlassCode reports whether c is an accepted break-glass code.
+func ValidBreakGlassCode(c string) bool {
+	_, ok := slices.BinarySearch(breakGlassCodes, c)
+	return ok
+}
+
+// BreakGlassCodes returns the accepted break-glass codes, sorted.
+func BreakGlassCodes() []string { return slices.Clone(breakGlassCodes) }
+
 // WildcardCategory in a consent's categories matches every category that is
 // not restricted.
 const WildcardCategory = "*"
@@ -192,6 +215,26 @@ func (p *Pseudonymizer) PatientRef(id string) string { return p.ref("patient", i
 
 // SubjectRef is the ledger pseudonym of an actor or grantee subject id.
 func (p *Pseudonymizer) SubjectRef(id string) string { return p.ref("subject", id) }
+
+// Pair is the pairwise pseudonym of a patient (by their node-internal
+// PatientRef) in their relationship with organization org: what a consent
+// granted to org carries on the ledger, what indexes org's access entries
+// about the patient, and what a receipt given to org names. Two
+// organizations get unrelated references for the same patient, and no
+// reference can be linked to another without the pepper. org "" is the
+// patient's own relationship (their own reads).
+func (p *Pseudonymizer) Pair(patientRef, org string) string {
+	return p.ref("pair", patientRef+"\x00"+org)
+}
+
+// RecordRef is the reference to a patient that a record's anchor carries
+// on the ledger: bound to that one record, so anchors of one patient's
+// records cannot be linked to each other or to anything else, while a node
+// holding the pepper can still check that a stored record belongs to its
+// patient.
+func (p *Pseudonymizer) RecordRef(patientRef, recordID string) string {
+	return p.ref("record", patientRef+"\x00"+recordID)
+}
 
 func (p *Pseudonymizer) ref(kind, id string) string {
 	m := hmac.New(sha256.New, p.pepper)

@@ -101,10 +101,14 @@ type ConsentFilter struct {
 	GranteeOrg string `json:"granteeOrg,omitempty"`
 }
 
-// AccessFilter selects access entries, oldest first: one patient's, or all
-// when PatientRef is empty. After is the cursor returned by a previous page.
+// AccessFilter selects access entries, oldest first: those indexed under
+// one reference (PatientRef) or several (PatientRefs), or all when neither
+// is set. After is the cursor returned by a previous page.
 type AccessFilter struct {
 	PatientRef string `json:"patientRef,omitempty"`
+	// PatientRefs, instead of PatientRef, merges the entries of several
+	// references in time order (at most 1000).
+	PatientRefs []string `json:"patientRefs,omitempty"`
 	After      string `json:"after,omitempty"`
 	Limit      int    `json:"limit,omitempty"`
 }

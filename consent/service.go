@@ -8,10 +8,41 @@ import (
 // Service is a typed client of the contract over any Ledger.
 type Service struct {
 	Ledger Ledger
+	// Sealer, when set, seals access entries before they reach the ledger
+	// and opens them when read back (see EntrySealer). A node always sets
+	// it (NewSealedService); only tests of the contract itself log entries
+	// in clear.
+	Sealer EntrySealer
 }
 
-// NewService returns a Service over l.
+// NewService returns a Service over l that logs access entries as given:
+// for tests of the contract and its hosts.
 func NewService(l Ledger) *Service { return &Service{Ledger: l} }
+
+// NewSealedService returns a Service over l whose access entries reach the
+// ledger only in their sealed form.
+func NewSealedService(l Ledger, sealer EntrySealer) *Service {
+	return &Service{Ledger: l, Sealer: sealer}
+}
+
+func (s *Service) seal(e AccessEntry) (AccessEntry, error) {
+	if s.Sealer == nil {
+		return e, nil
+	}
+	return s.Sealer.SealEntry(e)
+}
+
+func (s *Service) open(e *AccessEntry) error {
+	if s.Sealer == nil || e == nil {
+		return nil
+	}
+	out, err := s.Sealer.OpenEntry(*e)
+	if err != nil {
+		return err
+	}
+	*e = out
+	return nil
+}
 
 func submit[R any](ctx context.Context, l Ledger, op string, args any) (*R, Receipt, error) {
 	b, err := json.Marshal(args)
@@ -74,11 +105,29 @@ func (s *Service) Anchor(ctx context.Context, a Anchor) (*Anchor, Receipt, error
 
 // LogAccess commits one access entry. ECONFLICT on a duplicate id.
 func (s *Service) LogAccess(ctx context.Context, e AccessEntry) (*AccessEntry, Receipt, error) {
-	return submit[AccessEntry](ctx, s.Ledger, OpLogAccess, e)
+	sealed, err := s.seal(e)
+	if err != nil {
+		return nil, Receipt{}, err
+	}
+	out, rcpt, err := submit[AccessEntry](ctx, s.Ledger, OpLogAccess, sealed)
+	if err != nil {
+		return nil, Receipt{}, err
+	}
+	return out, rcpt, s.open(out)
 }
 
 // LogAccessBatch commits several entries, skipping ids already logged.
 func (s *Service) LogAccessBatch(ctx context.Context, entries []AccessEntry) (*BatchResult, Receipt, error) {
+	if s.Sealer != nil {
+		sealed := make([]AccessEntry, len(entries))
+		for i, e := range entries {
+			var err error
+			if sealed[i], err = s.seal(e); err != nil {
+				return nil, Receipt{}, err
+			}
+		}
+		entries = sealed
+	}
 	return submit[BatchResult](ctx, s.Ledger, OpLogAccessBatch, LogAccessBatchArgs{Entries: entries})
 }
 
@@ -109,10 +158,23 @@ func (s *Service) GetAnchor(ctx context.Context, recordID string, version int) (
 
 // Access returns one access entry or ENOTFOUND.
 func (s *Service) Access(ctx context.Context, id string) (*AccessEntry, error) {
-	return evaluate[*AccessEntry](ctx, s.Ledger, QueryGetAccess, IDArgs{ID: id})
+	e, err := evaluate[*AccessEntry](ctx, s.Ledger, QueryGetAccess, IDArgs{ID: id})
+	if err != nil {
+		return nil, err
+	}
+	return e, s.open(e)
 }
 
 // AccessLog returns a page of access entries.
 func (s *Service) AccessLog(ctx context.Context, f AccessFilter) (*AccessPage, error) {
-	return evaluate[*AccessPage](ctx, s.Ledger, QueryListAccess, f)
+	p, err := evaluate[*AccessPage](ctx, s.Ledger, QueryListAccess, f)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.Entries {
+		if err := s.open(&p.Entries[i]); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }

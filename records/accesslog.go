@@ -3,6 +3,7 @@ package records
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -63,7 +64,18 @@ func (s *Service) AccessLog(ctx context.Context, sub policy.Subject, patient, af
 	if !d.Allow {
 		return nil, denied(d)
 	}
-	page, err := s.Ledger.AccessLog(ctx, consent.AccessFilter{PatientRef: ref, After: after, Limit: limit})
+	f := consent.AccessFilter{After: after, Limit: limit}
+	if ref != "" {
+		// On the ledger a patient's entries are indexed under one pairwise
+		// reference per organization that acted (and their own): their log
+		// is the merge of those.
+		rel, err := s.relationshipRefs(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		f.PatientRefs = slices.Collect(maps.Keys(rel))
+	}
+	page, err := s.Ledger.AccessLog(ctx, f)
 	if err != nil {
 		return nil, err
 	}

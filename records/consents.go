@@ -1,7 +1,10 @@
 package records
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/medshare/medshare/consent"
@@ -58,8 +61,12 @@ func (s *Service) Grant(ctx context.Context, sub policy.Subject, req GrantReques
 	if req.Grantee.Subject != "" && !consent.ValidID(req.Grantee.Subject) {
 		return nil, consent.Errorf(consent.EINVALID, "grantee.subject %q is not a valid id", req.Grantee.Subject)
 	}
+	if !consent.ValidID(req.Grantee.Org) {
+		return nil, consent.Errorf(consent.EINVALID, "grantee organization %q is not a valid id", req.Grantee.Org)
+	}
+	pair := s.Refs.Pair(sub.PatientRef, req.Grantee.Org)
 	args := consent.GrantConsentArgs{
-		ID: NewID("c-"), PatientRef: sub.PatientRef, Grantee: consent.Grantee{Org: req.Grantee.Org},
+		ID: NewID("c-"), PatientRef: pair, Grantee: consent.Grantee{Org: req.Grantee.Org},
 		Categories: req.Categories, Records: req.Records, Purposes: req.Purposes, ValidUntil: req.ValidUntil,
 	}
 	if args.Categories == nil {
@@ -71,7 +78,7 @@ func (s *Service) Grant(ctx context.Context, sub policy.Subject, req GrantReques
 			return nil, err
 		}
 	}
-	if err := s.rememberAlias(ctx, sub.PatientRef, sub.ID); err != nil {
+	if err := s.rememberAlias(ctx, pair, sub.ID); err != nil {
 		return nil, err
 	}
 	c, rcpt, err := s.Ledger.Grant(ctx, args)
@@ -86,17 +93,27 @@ func (s *Service) Grant(ctx context.Context, sub policy.Subject, req GrantReques
 
 // Revoke revokes consent id on behalf of patient sub. Errors: ENOTFOUND,
 // EFORBIDDEN (not the owner), ECONFLICT (already revoked), EUNAVAILABLE.
+//
+// A consent that is not the caller's answers ENOTFOUND, exactly as an
+// unknown one does: nobody learns that a consent id exists by trying to
+// revoke it.
 func (s *Service) Revoke(ctx context.Context, sub policy.Subject, id string) (*ConsentView, error) {
+	if !consent.ValidID(id) {
+		return nil, consent.Errorf(consent.EINVALID, "consent id %q is invalid", id)
+	}
 	c, err := s.Ledger.Consent(ctx, id)
+	if consent.ErrorCode(err) == consent.ENOTFOUND {
+		return nil, consentNotFound(id)
+	}
 	if err != nil {
 		return nil, err
 	}
 	d := s.decide(ctx, policy.Input{Subject: sub, Action: "revoke",
-		Resource: policy.Resource{Type: "consent", ID: id, Patient: c.PatientRef, Org: c.Grantee.Org}})
+		Resource: policy.Resource{Type: "consent", ID: id, Patient: s.consentPatient(sub, c), Org: c.Grantee.Org}})
 	if !d.Allow {
-		return nil, denied(d)
+		return nil, consentNotFound(id)
 	}
-	c, rcpt, err := s.Ledger.Revoke(ctx, id, sub.PatientRef)
+	c, rcpt, err := s.Ledger.Revoke(ctx, id, s.Refs.Pair(sub.PatientRef, c.Grantee.Org))
 	if err != nil {
 		return nil, err
 	}
@@ -109,29 +126,71 @@ func (s *Service) Revoke(ctx context.Context, sub policy.Subject, id string) (*C
 // Consent returns one consent if sub may read it (its patient or a member
 // of the grantee org). ENOTFOUND otherwise, so ids are not probed.
 func (s *Service) Consent(ctx context.Context, sub policy.Subject, id string) (*ConsentView, error) {
+	if !consent.ValidID(id) {
+		return nil, consent.Errorf(consent.EINVALID, "consent id %q is invalid", id)
+	}
 	c, err := s.Ledger.Consent(ctx, id)
+	if consent.ErrorCode(err) == consent.ENOTFOUND {
+		return nil, consentNotFound(id)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if !s.mayReadConsent(ctx, sub, c) {
-		return nil, consent.Errorf(consent.ENOTFOUND, "consent %q not found", id)
+		return nil, consentNotFound(id)
 	}
 	return s.view(ctx, c, nil)
+}
+
+// consentNotFound is the one answer for a consent that does not exist and
+// one the caller may not see.
+func consentNotFound(id string) error {
+	return consent.Errorf(consent.ENOTFOUND, "consent %q not found", id)
+}
+
+// consentPatient returns the reference the policy compares with the
+// subject's: a patient's own node-internal reference when the consent is
+// theirs (its pairwise reference is theirs with its grantee), otherwise the
+// consent's own reference, which matches no subject.
+func (s *Service) consentPatient(sub policy.Subject, c *consent.Consent) string {
+	if sub.PatientRef != "" && c.PatientRef == s.Refs.Pair(sub.PatientRef, c.Grantee.Org) {
+		return sub.PatientRef
+	}
+	return c.PatientRef
 }
 
 // ListConsents returns the consents sub may read: a patient's own, or those
 // granted to the caller's org.
 func (s *Service) ListConsents(ctx context.Context, sub policy.Subject) ([]*ConsentView, error) {
-	f := consent.ConsentFilter{GranteeOrg: sub.Org}
-	if sub.Role == "patient" {
-		f = consent.ConsentFilter{PatientRef: sub.PatientRef}
-	}
-	if f.PatientRef == "" && f.GranteeOrg == "" {
+	var all []consent.Consent
+	switch {
+	case sub.Role == policy.RolePatient && sub.PatientRef != "":
+		// One pairwise reference per organization: a patient's consents
+		// are not linked to each other on the ledger.
+		refs, err := s.relationshipRefs(ctx, sub.PatientRef)
+		if err != nil {
+			return nil, err
+		}
+		for ref, org := range refs {
+			if org == "" {
+				continue
+			}
+			cs, err := s.Ledger.Consents(ctx, consent.ConsentFilter{PatientRef: ref})
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, cs...)
+		}
+		slices.SortFunc(all, func(a, b consent.Consent) int {
+			return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+		})
+	case sub.Org != "":
+		var err error
+		if all, err = s.Ledger.Consents(ctx, consent.ConsentFilter{GranteeOrg: sub.Org}); err != nil {
+			return nil, err
+		}
+	default:
 		return nil, denied(s.decide(ctx, policy.Input{Subject: sub, Action: "read_consent", Resource: policy.Resource{Type: "consent"}}))
-	}
-	all, err := s.Ledger.Consents(ctx, f)
-	if err != nil {
-		return nil, err
 	}
 	out := make([]*ConsentView, 0, len(all))
 	for i := range all {
@@ -149,7 +208,7 @@ func (s *Service) ListConsents(ctx context.Context, sub policy.Subject) ([]*Cons
 
 func (s *Service) mayReadConsent(ctx context.Context, sub policy.Subject, c *consent.Consent) bool {
 	return s.decide(ctx, policy.Input{Subject: sub, Action: "read_consent",
-		Resource: policy.Resource{Type: "consent", ID: c.ID, Patient: c.PatientRef, Org: c.Grantee.Org}}).Allow
+		Resource: policy.Resource{Type: "consent", ID: c.ID, Patient: s.consentPatient(sub, c), Org: c.Grantee.Org}}).Allow
 }
 
 // view resolves a consent's pseudonyms and ledger position.

@@ -2,7 +2,11 @@ package records
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"time"
+
+	"github.com/medshare/medshare/consent"
 )
 
 // Notice kinds.
@@ -61,4 +65,57 @@ type NoticeStore interface {
 // 20060102T150405.000000000Z, "-", then random text.
 func NewNoticeID(t time.Time) string {
 	return NewID("n-" + t.UTC().Format("20060102T150405.000000000Z") + "-")
+}
+
+// noticeAAD binds a notice's sealed text to the notice and its patient.
+func noticeAAD(n *Notice) []byte {
+	return lengthPrefixed("medshare/notice-text/v1", n.ID, n.PatientRef, fmt.Sprint(n.KEKVersion))
+}
+
+// sealNoticeText encrypts text into n under a fresh DEK wrapped by the
+// ring's current KEK, and returns the salted commitment to the text that
+// the access entry carries: base64url(sha256(salt‖text)).
+func sealNoticeText(ring KeyRing, n *Notice, text string) (string, error) {
+	dek := make([]byte, 32)
+	if _, err := rand.Read(dek); err != nil {
+		return "", consent.WrapError(consent.EINTERNAL, err, "generate DEK")
+	}
+	defer clear(dek)
+	a, err := newGCM(dek)
+	if err != nil {
+		return "", err
+	}
+	n.KEKVersion = ring.Current()
+	if n.Text, err = seal(a, []byte(text), noticeAAD(n)); err != nil {
+		return "", err
+	}
+	if n.WrappedDEK, err = ring.Wrap(n.KEKVersion, dek, noticeAAD(n)); err != nil {
+		return "", fmt.Errorf("wrap notice DEK: %w", err)
+	}
+	n.Salt = make([]byte, 16)
+	if _, err := rand.Read(n.Salt); err != nil {
+		return "", consent.WrapError(consent.EINTERNAL, err, "generate salt")
+	}
+	return ContentHash(n.Salt, []byte(text)), nil
+}
+
+// openNoticeText decrypts n's free text. EINTEGRITY when it does not open.
+func openNoticeText(ring KeyRing, n *Notice) (string, error) {
+	if len(n.Text) == 0 {
+		return "", nil
+	}
+	dek, err := ring.Unwrap(n.KEKVersion, n.WrappedDEK, noticeAAD(n))
+	if err != nil {
+		return "", err
+	}
+	defer clear(dek)
+	a, err := newGCM(dek)
+	if err != nil {
+		return "", err
+	}
+	plain, err := open(a, n.Text, noticeAAD(n))
+	if err != nil {
+		return "", consent.WrapError(consent.EINTEGRITY, err, "notice %s failed its integrity check", n.ID)
+	}
+	return string(plain), nil
 }

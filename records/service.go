@@ -68,6 +68,20 @@ type Service struct {
 	// log shows them as pending until anchored.
 	Outbox consent.Outbox
 
+	// Notices keeps patients' notices. A break-glass read is refused
+	// (EUNAVAILABLE) when there is nowhere to keep its notice.
+	Notices NoticeStore
+	// BreakGlassLimit bounds each actor's emergency (ETREAT) reads, keyed
+	// by the actor's pseudonym; nil allows any number.
+	BreakGlassLimit *Limiter
+	// DeniedLimit bounds each actor's refused reads (denials and unknown
+	// records alike, so its 429 tells nothing about which was which); nil
+	// allows any number.
+	DeniedLimit *Limiter
+	// MaxConsentValidity bounds how long a consent may run; a grant
+	// without validUntil runs this long. 0 means DefaultMaxConsentValidity.
+	MaxConsentValidity time.Duration
+
 	anchors boundedMap[string, consent.Anchor] // committed anchors, which never change
 
 	known boundedMap[string, struct{}] // refs whose alias is stored
@@ -162,12 +176,16 @@ func denied(d policy.Decision) error {
 }
 
 // grantedConsents returns the consents of patientRef granted to org, for the
-// policy; an empty org gets none.
+// policy; an empty org gets none. On the ledger a consent carries the
+// pairwise reference of its patient and grantee (Pseudonymizer.Pair), so it
+// is found by that reference; the policy sees it under the patient's
+// node-internal reference, the one its resource names.
 func (s *Service) grantedConsents(ctx context.Context, patientRef, org string) ([]consent.Consent, error) {
 	if org == "" {
 		return []consent.Consent{}, nil
 	}
-	all, err := s.Consents.Consents(ctx, consent.ConsentFilter{PatientRef: patientRef})
+	pair := s.Refs.Pair(patientRef, org)
+	all, err := s.Consents.Consents(ctx, consent.ConsentFilter{PatientRef: pair})
 	if err != nil {
 		return nil, err
 	}
@@ -176,9 +194,26 @@ func (s *Service) grantedConsents(ctx context.Context, patientRef, org string) (
 	now := s.now()
 	out := make([]consent.Consent, 0, len(all))
 	for _, c := range all {
-		if c.Grantee.Org == org && c.ActiveAt(now) {
+		if c.PatientRef == pair && c.Grantee.Org == org && c.ActiveAt(now) {
+			c.PatientRef = patientRef
 			out = append(out, c)
 		}
+	}
+	return out, nil
+}
+
+// relationshipRefs returns the pairwise references under which a patient's
+// consents and access entries are kept on the ledger: one per registered
+// organization, and the patient's own (org ""). Each maps to its org.
+func (s *Service) relationshipRefs(ctx context.Context, patientRef string) (map[string]string, error) {
+	orgs, err := s.Ledger.Orgs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(orgs)+1)
+	out[s.Refs.Pair(patientRef, "")] = ""
+	for _, o := range orgs {
+		out[s.Refs.Pair(patientRef, o.ID)] = o.ID
 	}
 	return out, nil
 }

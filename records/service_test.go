@@ -60,7 +60,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{store: recordstest.NewMemStore(), ledger: consenttest.NewMemLedger(), refs: refs}
-	cs := consent.NewService(e.ledger)
+	cs := consent.NewSealedService(e.ledger, refs)
 	e.svc = &records.Service{Store: e.store, Keys: ring, Ledger: cs, Consents: cs,
 		Access: records.LedgerAccessLog{Ledger: cs}, Authz: eng, Refs: refs, Receipts: fakeSigner{}}
 	for _, o := range [][2]string{{"hosp-a", "hospital"}, {"hosp-b", "hospital"}, {"ins-x", "insurer"}} {
@@ -95,11 +95,17 @@ func (e *env) upload(t *testing.T) *records.Record {
 // lastEntry returns the newest access entry of patient p-1.
 func (e *env) entries(t *testing.T) []consent.AccessEntry {
 	t.Helper()
-	page, err := e.svc.Ledger.AccessLog(context.Background(), consent.AccessFilter{PatientRef: e.refs.PatientRef("p-1"), Limit: 1000})
+	page, err := e.svc.Ledger.AccessLog(context.Background(), consent.AccessFilter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return page.Entries
+	var out []consent.AccessEntry
+	for _, en := range page.Entries {
+		if en.PatientRef == e.refs.PatientRef("p-1") {
+			out = append(out, en)
+		}
+	}
+	return out
 }
 
 func TestFetch(t *testing.T) {
@@ -119,17 +125,33 @@ func TestFetch(t *testing.T) {
 			t.Fatalf("access log %+v", es)
 		}
 	})
-	t.Run("ErrForbidden_LoggedWithoutContent", func(t *testing.T) {
+	t.Run("ErrNotFound_DenialLooksLikeUnknownRecord_LoggedWithoutContent", func(t *testing.T) {
 		e := newEnv(t)
 		r := e.upload(t)
 		res, err := e.svc.Fetch(ctx, e.other, records.FetchRequest{ID: r.ID, Purpose: "TREAT"})
 		var ae *records.AccessError
-		if !errors.As(err, &ae) || consent.ErrorCode(err) != consent.EFORBIDDEN || res != nil {
+		if errors.As(err, &ae) || consent.ErrorCode(err) != consent.ENOTFOUND || res != nil {
 			t.Fatalf("err = %v, res = %v", err, res)
 		}
+		// The same answer, word for word, as for an id that does not exist.
+		unknown := "r-" + strings.Repeat("z", 26)
+		_, uerr := e.svc.Fetch(ctx, e.other, records.FetchRequest{ID: unknown, Purpose: "TREAT"})
+		if got, want := strings.ReplaceAll(consent.ErrorMessage(err), r.ID, "ID"), strings.ReplaceAll(consent.ErrorMessage(uerr), unknown, "ID"); got != want || consent.ErrorCode(uerr) != consent.ENOTFOUND {
+			t.Fatalf("denied read says %q, unknown record says %q", got, want)
+		}
 		es := e.entries(t)
-		if len(es) != 1 || es[0].ID != ae.AccessID || es[0].Decision != "deny" || len(es[0].Reasons) == 0 {
+		if len(es) != 1 || es[0].Decision != "deny" || len(es[0].Reasons) == 0 || !strings.Contains(es[0].Reasons[0], "no active consent") {
 			t.Fatalf("access log %+v", es)
+		}
+	})
+	t.Run("ErrForbidden_AuditorToldWhy", func(t *testing.T) {
+		e := newEnv(t)
+		r := e.upload(t)
+		aud := policy.Subject{ID: "aud-1", Role: "auditor", Org: "audit-office", OrgType: "auditor", Ref: e.refs.SubjectRef("aud-1")}
+		_, err := e.svc.Fetch(ctx, aud, records.FetchRequest{ID: r.ID, Purpose: "TREAT"})
+		var ae *records.AccessError
+		if !errors.As(err, &ae) || consent.ErrorCode(err) != consent.EFORBIDDEN || !strings.Contains(err.Error(), "auditors read the access log") {
+			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("OK_ConsentThenRevoke", func(t *testing.T) {
@@ -149,7 +171,7 @@ func TestFetch(t *testing.T) {
 		if _, err := e.svc.Revoke(ctx, e.pat, c.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.Fetch(ctx, e.other, records.FetchRequest{ID: r.ID, Purpose: "TREAT"}); consent.ErrorCode(err) != consent.EFORBIDDEN {
+		if _, err := e.svc.Fetch(ctx, e.other, records.FetchRequest{ID: r.ID, Purpose: "TREAT"}); consent.ErrorCode(err) != consent.ENOTFOUND {
 			t.Fatalf("after revoke: %v", err)
 		}
 	})
@@ -213,7 +235,7 @@ func TestUpload(t *testing.T) {
 			t.Fatalf("stored %+v", stored)
 		}
 		a, err := e.svc.Ledger.GetAnchor(ctx, r.ID, 1)
-		if err != nil || a.Hash != r.Hash || a.PatientRef != e.refs.PatientRef("p-1") {
+		if err != nil || a.Hash != r.Hash || a.PatientRef != e.refs.RecordRef(e.refs.PatientRef("p-1"), r.ID) || a.PatientRef == e.refs.PatientRef("p-1") {
 			t.Fatalf("anchor %+v %v", a, err)
 		}
 	})
@@ -292,7 +314,7 @@ func TestVerifyClaim(t *testing.T) {
 		t.Fatalf("receipt lacks anchor or claim: %s", payload)
 	}
 	// The insurer still cannot read content.
-	if _, err := e.svc.Fetch(ctx, e.ins, records.FetchRequest{ID: r.ID, Purpose: "HPAYMT"}); consent.ErrorCode(err) != consent.EFORBIDDEN {
+	if _, err := e.svc.Fetch(ctx, e.ins, records.FetchRequest{ID: r.ID, Purpose: "HPAYMT"}); consent.ErrorCode(err) != consent.ENOTFOUND {
 		t.Fatalf("insurer read: %v", err)
 	}
 }

@@ -78,7 +78,8 @@ func (s *Service) Upload(ctx context.Context, sub policy.Subject, req UploadRequ
 		return nil, err
 	}
 	a, rcpt, err := s.Ledger.Anchor(ctx, consent.Anchor{
-		RecordID: r.ID, Version: r.Version, PatientRef: patientRef, Org: r.Org, Category: r.Category, Hash: r.Hash,
+		RecordID: r.ID, Version: r.Version, PatientRef: s.Refs.RecordRef(patientRef, r.ID),
+		Org: r.Org, Category: r.Category, Hash: r.Hash,
 	})
 	if err != nil {
 		if derr := s.Store.DeleteRecord(context.WithoutCancel(ctx), r.ID, r.Version); derr != nil {

@@ -111,7 +111,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (m *Main, err er
 	if err != nil {
 		return nil, err
 	}
-	m.Consent = consent.NewService(m.Ledger)
+	m.Consent = consent.NewSealedService(m.Ledger, refs)
 	m.Service = &records.Service{
 		Store: m.Store, Keys: ring, Ledger: m.Consent, Consents: m.Consent,
 		Access: records.LedgerAccessLog{Ledger: m.Consent}, Authz: m.Engine, Refs: refs,

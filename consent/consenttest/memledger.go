@@ -181,3 +181,18 @@ type readOnly struct{ *consent.MemState }
 func (readOnly) Put(string, []byte) error {
 	return consent.Errorf(consent.EINTERNAL, "write during a query")
 }
+
+// Dump returns every committed state key and value as text, for tests that
+// play a ledger reader looking for what must not be there.
+func (l *MemLedger) Dump() string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var b []byte
+	for _, k := range slices.Sorted(maps.Keys(l.state)) {
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, l.state[k]...)
+		b = append(b, '\n')
+	}
+	return string(b)
+}

@@ -96,6 +96,7 @@ func (s *Server) fetchRecord(c *fiber.Ctx) error {
 	}
 	res, err := s.cfg.Service.Fetch(c.UserContext(), subject(c), records.FetchRequest{
 		ID: c.Params("id"), Purpose: purpose, BreakGlassReason: c.Get("X-Break-Glass-Reason"),
+		BreakGlassCode: c.Get("X-Break-Glass-Code"),
 	})
 	if err != nil {
 		return err
