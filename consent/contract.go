@@ -109,8 +109,8 @@ type AccessFilter struct {
 	// PatientRefs, instead of PatientRef, merges the entries of several
 	// references in time order (at most 1000).
 	PatientRefs []string `json:"patientRefs,omitempty"`
-	After      string `json:"after,omitempty"`
-	Limit      int    `json:"limit,omitempty"`
+	After       string   `json:"after,omitempty"`
+	Limit       int      `json:"limit,omitempty"`
 }
 
 // AccessPage is one page of access entries; Next is empty on the last page.
