@@ -64,6 +64,9 @@ func (s *Service) Grant(ctx context.Context, sub policy.Subject, req GrantReques
 	if !consent.ValidID(req.Grantee.Org) {
 		return nil, consent.Errorf(consent.EINVALID, "grantee organization %q is not a valid id", req.Grantee.Org)
 	}
+	if err := s.checkGrant(ctx, sub, &req); err != nil {
+		return nil, err
+	}
 	pair := s.Refs.Pair(sub.PatientRef, req.Grantee.Org)
 	args := consent.GrantConsentArgs{
 		ID: NewID("c-"), PatientRef: pair, Grantee: consent.Grantee{Org: req.Grantee.Org},
@@ -79,6 +82,12 @@ func (s *Service) Grant(ctx context.Context, sub policy.Subject, req GrantReques
 		}
 	}
 	if err := s.rememberAlias(ctx, pair, sub.ID); err != nil {
+		return nil, err
+	}
+	// The attempt is logged before it is made, as reads are.
+	if err := s.logEvent(ctx, sub, policy.ActionGrant, sub.PatientRef, d, func(e *consent.AccessEntry) {
+		e.ConsentID, e.ConsentVersion, e.Org = args.ID, 1, req.Grantee.Org
+	}); err != nil {
 		return nil, err
 	}
 	c, rcpt, err := s.Ledger.Grant(ctx, args)
@@ -112,6 +121,11 @@ func (s *Service) Revoke(ctx context.Context, sub policy.Subject, id string) (*C
 		Resource: policy.Resource{Type: "consent", ID: id, Patient: s.consentPatient(sub, c), Org: c.Grantee.Org}})
 	if !d.Allow {
 		return nil, consentNotFound(id)
+	}
+	if err := s.logEvent(ctx, sub, policy.ActionRevoke, sub.PatientRef, d, func(e *consent.AccessEntry) {
+		e.ConsentID, e.ConsentVersion, e.Org = c.ID, c.Version+1, c.Grantee.Org
+	}); err != nil {
+		return nil, err
 	}
 	c, rcpt, err := s.Ledger.Revoke(ctx, id, s.Refs.Pair(sub.PatientRef, c.Grantee.Org))
 	if err != nil {

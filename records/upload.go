@@ -74,6 +74,12 @@ func (s *Service) Upload(ctx context.Context, sub policy.Subject, req UploadRequ
 	if err := s.rememberAlias(ctx, patientRef, req.Patient); err != nil {
 		return nil, err
 	}
+	// The upload is an access-log event, logged before it is made.
+	if err := s.logEvent(ctx, sub, policy.ActionWrite, patientRef, d, func(e *consent.AccessEntry) {
+		e.RecordID = r.ID
+	}); err != nil {
+		return nil, err
+	}
 	if err := s.Store.CreateRecord(ctx, r); err != nil {
 		return nil, err
 	}
