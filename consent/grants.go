@@ -59,9 +59,9 @@ func validateGrant(st State, a *GrantConsentArgs) error {
 	if org.Status != StatusActive {
 		return errf(EINVALID, "grantee organization %q is not active", a.Grantee.Org)
 	}
-	if len(a.Categories) == 0 && len(a.Records) == 0 {
-		return errf(EINVALID, "consent scope is empty: name at least one category or record")
-	}
+	// An empty scope (no category, no record) is a registration: it opens
+	// nothing to read and makes the grantee one of the patient's care
+	// providers, which may then store records for the patient.
 	if len(a.Categories) > maxScopeItems || len(a.Records) > maxScopeItems || len(a.Purposes) > maxScopeItems {
 		return errf(EINVALID, "consent scope lists more than %d items", maxScopeItems)
 	}

@@ -71,6 +71,15 @@ func TestGrantConsent(t *testing.T) {
 			},
 		},
 		{
+			name: "OK/EmptyScopeIsARegistration", note: "no categories and no records: a registration, stored with empty lists",
+			args: g(func(a *consent.GrantConsentArgs) { a.Categories, a.Records = []string{}, nil }),
+			check: func(w *world, got consent.Consent) {
+				if got.Categories == nil || len(got.Categories) != 0 || got.Records == nil || len(got.Records) != 0 {
+					w.tb.Errorf("scope = %q / %q, want [] / []", got.Categories, got.Records)
+				}
+			},
+		},
+		{
 			name: "OK/JustAfterTxTime", note: "validUntil one nanosecond after the tx time is in the future",
 			args: g(func(a *consent.GrantConsentArgs) { a.ValidUntil = ptr(tNow.Add(time.Nanosecond)) }),
 		},
@@ -86,7 +95,6 @@ func TestGrantConsent(t *testing.T) {
 		{name: "ErrInvalid/UnknownPurpose", note: "purposes must be accepted HL7 codes", args: g(func(a *consent.GrantConsentArgs) { a.Purposes = []string{"TREAT", "MARKETING"} }), code: consent.EINVALID},
 		{name: "ErrInvalid/LowercasePurpose", note: "purpose codes are case-sensitive", args: g(func(a *consent.GrantConsentArgs) { a.Purposes = []string{"treat"} }), code: consent.EINVALID},
 		{name: "ErrInvalid/NoPurposes", note: "a consent names at least one purpose", args: g(func(a *consent.GrantConsentArgs) { a.Purposes = nil }), code: consent.EINVALID},
-		{name: "ErrInvalid/EmptyScope", note: "no categories and no records is an empty scope", args: g(func(a *consent.GrantConsentArgs) { a.Categories, a.Records = []string{}, nil }), code: consent.EINVALID},
 		{name: "ErrInvalid/ValidUntilPast", note: "validUntil before the tx time is rejected", args: g(func(a *consent.GrantConsentArgs) { a.ValidUntil = ptr(tNow.Add(-time.Hour)) }), code: consent.EINVALID},
 		{name: "ErrInvalid/ValidUntilEqual", note: "validUntil equal to the tx time is not in the future", args: g(func(a *consent.GrantConsentArgs) { a.ValidUntil = ptr(tNow) }), code: consent.EINVALID},
 		{name: "ErrInvalid/ValidUntilOutOfRange", note: "a validUntil whose UTC year passes 9999 is invalid input, not an encode failure", args: []byte(`{"id":"c-new","patientRef":"` + patient2 + `","grantee":{"org":"` + orgIns + `"},"categories":["lab"],"purposes":["TREAT"],"validUntil":"9999-12-31T23:59:59-01:00"}`), code: consent.EINVALID},

@@ -133,14 +133,19 @@ decision := {"allow": true, "reasons": ["patient reads their own record"], "obli
 	input.action == "list"
 	is_array(data.medshare.config.restricted) # configured
 } else := {"allow": true, "reasons": [reason], "obligations": []} if {
-	# write: upload a record, as one's own organization.
+	# write: upload a record, as one's own organization, for a patient it
+	# has a care relationship with.
 	input.action == "write"
 	input.subject.role == "provider"
 	input.resource.org == input.subject.org # authoring_org
 	input.subject.org != "" # care_provider
 	input.subject.orgType in {"hospital", "clinic", "lab"}
 	is_array(data.medshare.config.restricted) # configured
-	reason := sprintf("provider at %s uploads a record for its own organization", [input.subject.org])
+	c := care_relationship
+	reason := sprintf(
+		"provider at %s uploads a record for its own organization; the patient's consent %s names it",
+		[input.subject.org, c.id],
+	)
 } else := {"allow": false, "reasons": write_denial, "obligations": []} if {
 	input.action == "write"
 	is_array(data.medshare.config.restricted) # configured
@@ -361,6 +366,36 @@ any_consent := c if {
 		object.get({null: true}, until, now < until)
 	]
 	lowest := min(cs) # [id, consent] pairs: by id first
+	some [id, c] in cs
+	id == lowest[0]
+}
+
+# ---------------------------------------------------------------------------
+# Care relationship
+#
+# A provider organization writes records only for a patient who has a
+# care relationship with it: an active consent of that patient naming the
+# organization as grantee, whatever its scope and purposes — a consent
+# with an empty scope is exactly that, a registration that opens nothing
+# to read. care_relationship is such a consent, the lowest id first.
+care_relationship := c if {
+	now := input.time
+	is_number(now)
+	org := input.subject.org
+	patient := input.resource.patient
+	cs := [[x.id, x] |
+		some x in input.consents
+		x.grantee.org == org
+		x.status == "active"
+		x.patientRef == patient
+		from := x.validFrom
+		is_number(from)
+		from <= now
+		until := object.get(x, "validUntil", null)
+		until < "" # null, a boolean or a number: not text
+		object.get({null: true}, until, now < until)
+	]
+	lowest := min(cs)
 	some [id, c] in cs
 	id == lowest[0]
 }

@@ -80,4 +80,9 @@ write_denial := ["only providers at a hospital, clinic or lab upload records"] i
 } else := [sprintf(
 	"providers upload records only as their own organization (%s), not as %s",
 	[input.subject.org, text(["resource", "org"])],
+)] if {
+	not authoring_org
+} else := [sprintf(
+	"%s has no care relationship with this patient: the patient registers with it (a consent naming it, any scope) before it stores records",
+	[input.subject.org],
 )]

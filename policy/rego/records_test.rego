@@ -182,14 +182,43 @@ test_list_admin_and_auditor_denied if {
 
 # write
 
+# registration is p7's consent naming hospital-b with an empty scope: it
+# opens nothing to read, and makes hospital-b one of her care providers.
+registration := grant({"id": "c-reg", "categories": [], "records": []})
+
 test_write_provider_own_org if {
 	r := object.union(lab_record, {"org": "hospital-b"})
-	plain_allow(decide(req(provider, "write", r, "TREAT", [])))
+	d := decide(req(provider, "write", r, "TREAT", [registration]))
+	plain_allow(d)
+	contains(d.reasons[0], "consent c-reg names it")
 }
 
 test_write_lab_own_org if {
 	lab := {"id": "tech", "role": "provider", "org": "lab-l", "orgType": "lab", "ref": "s-tech"}
-	plain_allow(decide(req(lab, "write", object.union(lab_record, {"org": "lab-l"}), "", [])))
+	c := grant({"grantee": {"org": "lab-l"}})
+	plain_allow(decide(req(lab, "write", object.union(lab_record, {"org": "lab-l"}), "", [c])))
+}
+
+test_write_without_care_relationship_denied if {
+	r := object.union(lab_record, {"org": "hospital-b"})
+	denied_with(decide(req(provider, "write", r, "TREAT", [])), "hospital-b has no care relationship with this patient")
+}
+
+test_write_care_relationship_must_be_in_force if {
+	r := object.union(lab_record, {"org": "hospital-b"})
+	for_other_patient := grant({"patientRef": "p8"})
+	for_other_org := grant({"grantee": {"org": "hospital-c"}})
+	revoked := grant({"status": "revoked"})
+	expired := grant({"validUntil": ns("2026-02-01T00:00:00Z")})
+	future := grant({"validFrom": ns("2026-06-01T00:00:00Z")})
+	every c in [for_other_patient, for_other_org, revoked, expired, future] {
+		denied_with(decide(req(provider, "write", r, "TREAT", [c])), "no care relationship")
+	}
+}
+
+test_registration_opens_nothing_to_read if {
+	denied_with(decide(req(provider, "read", lab_record, "TREAT", [registration])), "no active consent")
+	denied_with(decide(req(provider, "list", lab_record, "", [registration])), "no active consent")
 }
 
 test_write_as_other_org_denied if {
