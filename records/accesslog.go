@@ -30,7 +30,12 @@ type AccessView struct {
 	ConsentID      string    `json:"consentId,omitempty"`
 	ConsentVersion int       `json:"consentVersion,omitempty"`
 	PolicyDigest   string    `json:"policyDigest"`
-	Ledger         struct {
+	// BreakGlassCode is an emergency read's coded reason; its free text is
+	// in the patient's notice (GET /v1/notices).
+	BreakGlassCode string `json:"breakGlassCode,omitempty"`
+	// ClaimItems are the elements a claim check cited and their answers.
+	ClaimItems []consent.ClaimItemLog `json:"claimItems,omitempty"`
+	Ledger     struct {
 		Status string `json:"status"`
 		Tx     string `json:"tx,omitempty"`
 		Block  uint64 `json:"block,omitempty"`
@@ -63,6 +68,13 @@ func (s *Service) AccessLog(ctx context.Context, sub policy.Subject, patient, af
 	d := s.decide(ctx, policy.Input{Subject: sub, Action: "read_audit", Resource: policy.Resource{Type: "access-log", Patient: ref}})
 	if !d.Allow {
 		return nil, denied(d)
+	}
+	// Reading a patient's log is itself in that patient's log (their own
+	// reads of it are not: they are no one else's business).
+	if sub.Role != policy.RolePatient && ref != "" && after == "" {
+		if err := s.logEvent(ctx, sub, policy.ActionReadAudit, ref, d, nil); err != nil {
+			return nil, err
+		}
 	}
 	f := consent.AccessFilter{After: after, Limit: limit}
 	if ref != "" {
@@ -101,6 +113,7 @@ func (s *Service) AccessLog(ctx context.Context, sub policy.Subject, patient, af
 			Actor: names[e.ActorRef], ActorRef: e.ActorRef, Role: e.Role, Org: e.Org, Purpose: e.Purpose,
 			Decision: e.Decision, Reasons: e.Reasons, BreakGlass: e.BreakGlass, ConsentID: e.ConsentID,
 			ConsentVersion: e.ConsentVersion, PolicyDigest: e.PolicyDigest,
+			BreakGlassCode: e.BreakGlassCode, ClaimItems: e.ClaimItems,
 		}
 		if i >= len(page.Entries) {
 			v.Ledger.Status = consent.OutboxPending

@@ -45,8 +45,14 @@ type Record struct {
 
 // RecordFilter selects anchored records of one patient, ordered by id.
 // After is the last id of the previous page; Limit 0 means 100.
+//
+// Org, when set, keeps only versions authored by that organization: per
+// id, the highest anchored version of the patient whose Org is Org. Stores
+// index (patientRef, org, id), so such a listing touches only that
+// organization's records of the patient.
 type RecordFilter struct {
 	PatientRef string
+	Org        string
 	After      string
 	Limit      int
 }
@@ -74,6 +80,9 @@ func (f RecordFilter) PageLimit() (int, error) {
 // transactions: every method changes at most one document atomically, and
 // repeating a call is safe.
 type Store interface {
+	// NoticeStore keeps patients' notices alongside the records.
+	NoticeStore
+
 	// CreateRecord stores a new record version. ECONFLICT if that id and
 	// version exist.
 	CreateRecord(ctx context.Context, r *Record) error
@@ -87,7 +96,10 @@ type Store interface {
 	// ENOTFOUND if there is none.
 	Record(ctx context.Context, id string) (*Record, error)
 	// Records returns a page of the latest anchored versions of a patient's
-	// records, ordered by id.
+	// records (of f.Org's authoring when set), ordered by id. It returns
+	// metadata only: Ciphertext, WrappedDEK and Salt are empty, and
+	// implementations never read them for a listing, so its cost does not
+	// grow with the size of the content. Use Record for content.
 	Records(ctx context.Context, f RecordFilter) ([]*Record, error)
 	// PendingRecords returns every pending record version (for recovery at
 	// start-up).

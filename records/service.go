@@ -81,6 +81,18 @@ type Service struct {
 	// MaxConsentValidity bounds how long a consent may run; a grant
 	// without validUntil runs this long. 0 means DefaultMaxConsentValidity.
 	MaxConsentValidity time.Duration
+	// ClaimQuota bounds how often one insurer organization may cite one
+	// element of one record in claims (keyed org, record, path); nil means
+	// DefaultClaimAttempts per DefaultClaimWindow, a Limiter with Limit 0
+	// allows any number.
+	ClaimQuota *Limiter
+	// MaxClaimBytes bounds the plaintext one claim decrypts in all; 0 means
+	// DefaultMaxClaimBytes. MaxClaimRecordBytes bounds one cited record; 0
+	// means DefaultMaxClaimRecordBytes. Records beyond either answer "not
+	// verified" without being decrypted.
+	MaxClaimBytes, MaxClaimRecordBytes int
+
+	defaultClaimQuota lazyLimiter // ClaimQuota when nil, made on first use
 
 	anchors boundedMap[string, consent.Anchor] // committed anchors, which never change
 

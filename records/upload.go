@@ -56,8 +56,14 @@ func (s *Service) Upload(ctx context.Context, sub policy.Subject, req UploadRequ
 		return nil, err
 	}
 	patientRef := s.Refs.PatientRef(req.Patient)
+	// A provider writes only for a patient with a care relationship with
+	// its organization: a consent of the patient naming it (see the policy).
+	consents, err := s.grantedConsents(ctx, patientRef, sub.Org)
+	if err != nil {
+		return nil, err
+	}
 	d := s.decide(ctx, policy.Input{
-		Subject: sub, Action: "write",
+		Subject: sub, Action: "write", Consents: consents,
 		Resource: policy.Resource{Type: "record", Patient: patientRef, Category: req.Category, Org: sub.Org},
 	})
 	if !d.Allow {
@@ -74,12 +80,6 @@ func (s *Service) Upload(ctx context.Context, sub policy.Subject, req UploadRequ
 	if err := s.rememberAlias(ctx, patientRef, req.Patient); err != nil {
 		return nil, err
 	}
-	// The upload is an access-log event, logged before it is made.
-	if err := s.logEvent(ctx, sub, policy.ActionWrite, patientRef, d, func(e *consent.AccessEntry) {
-		e.RecordID = r.ID
-	}); err != nil {
-		return nil, err
-	}
 	if err := s.Store.CreateRecord(ctx, r); err != nil {
 		return nil, err
 	}
@@ -94,6 +94,15 @@ func (s *Service) Upload(ctx context.Context, sub policy.Subject, req UploadRequ
 		return nil, err
 	}
 	r.Status, r.AnchorTx, r.AnchorBlock = StatusAnchored, a.Tx, rcpt.Block
+	// The upload is an access-log event, made durable before the upload is
+	// acknowledged. It follows the anchor, so a failed upload leaves no
+	// trace anywhere; if it cannot be logged the caller is told so (503),
+	// and the anchored record stays.
+	if err := s.logEvent(ctx, sub, policy.ActionWrite, patientRef, d, func(e *consent.AccessEntry) {
+		e.RecordID = r.ID
+	}); err != nil {
+		return nil, err
+	}
 	if err := s.Store.MarkAnchored(ctx, r.ID, r.Version, a.Tx, rcpt.Block); err != nil {
 		// Both durable writes happened: the ciphertext is stored and the
 		// anchor committed. The status flag is repaired on read and by

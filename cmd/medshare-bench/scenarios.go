@@ -106,7 +106,7 @@ func (b *bench) fetch(ctx context.Context) error {
 func (b *bench) denied(ctx context.Context) error {
 	r, err := interleave(ctx, b.cfg,
 		plain("floor c1", 1, bareOp(b.base, "floor")),
-		plain("denied c1", 1, readOp(b.node, b.node.stranger(), 403)),
+		plain("denied c1", 1, readOp(b.node, b.node.stranger(), 404)),
 	)
 	if err != nil {
 		return err
@@ -124,7 +124,9 @@ var uploadSeq atomic.Int64
 func uploadOp(b *bench, url, token string) op {
 	return func(ctx context.Context, _, _ int) error {
 		i := int(uploadSeq.Add(1)) + 10_000_000
-		_, err := call{method: "POST", url: url, token: token, body: uploadJSON(b.corp, i)}.expect(ctx, 201)
+		// For one of the first claimPatients patients, which every seed
+		// registers with hospital-a.
+		_, err := call{method: "POST", url: url, token: token, body: uploadJSONFor(b.corp, i, i%claimPatients)}.expect(ctx, 201)
 		return err
 	}
 }
@@ -175,7 +177,7 @@ func (b *bench) grantRead(ctx context.Context) error {
 		ack := time.Now()
 		for tries := 0; ; tries++ {
 			st, body, err := s.get("/v1/records/"+rec, s.stranger(), "X-Purpose-Of-Use", "TREAT").do(ctx)
-			if err != nil || (st != 200 && st != 403) || tries > 10_000 {
+			if err != nil || (st != 200 && st != 404) || tries > 10_000 {
 				return 0, fmt.Errorf("read after grant: %d %v %.200s", st, err, body)
 			}
 			if st == 200 {
@@ -195,7 +197,7 @@ func (b *bench) grantRead(ctx context.Context) error {
 			return 0, err
 		case st == 200:
 			allowedAfterRevoke.Add(1)
-		case st != 403:
+		case st != 404:
 			return 0, fmt.Errorf("read after revoke: status %d", st)
 		}
 		return lat, nil
@@ -257,7 +259,7 @@ func (b *bench) revokeUnderLoad(ctx context.Context) error {
 					}
 					sent := time.Since(base)
 					st, _, err := s.get("/v1/records/"+recs[rand.IntN(len(recs))], s.stranger(), "X-Purpose-Of-Use", "TREAT").do(ctx)
-					if err != nil || (st != 200 && st != 403) {
+					if err != nil || (st != 200 && st != 404) {
 						errs <- fmt.Errorf("read under revoke: status %d, %v", st, err)
 						return
 					}
@@ -311,14 +313,28 @@ func (b *bench) revokeUnderLoad(ctx context.Context) error {
 	return nil
 }
 
-// claims verifies 5-item claims (5 records) as insurer-x.
+// claims verifies 5-item claims (5 records) as insurer-x, each item an
+// element a claim may cite (docs/CLAIMS.md) with its true value. The node
+// must run without the claim quota, which would refuse the sixth claim on
+// an element (429).
 func (b *bench) claims(ctx context.Context) error {
 	s := b.node
+	facts := make([]map[string]any, claimPatients*recordsPerPatient)
+	for p := range claimPatients {
+		for k := range 5 {
+			i := p*recordsPerPatient + k
+			path, value, err := claimFact(b.corp, i)
+			if err != nil {
+				return err
+			}
+			facts[i] = map[string]any{"recordId": s.ids[i], "path": path, "value": value}
+		}
+	}
 	claim := func(ctx context.Context, _, i int) error {
 		p := i % claimPatients
 		items := make([]map[string]any, 5)
 		for k := range items {
-			items[k] = map[string]any{"recordId": s.ids[p*recordsPerPatient+k], "path": "/type", "value": "collection"}
+			items[k] = facts[p*recordsPerPatient+k]
 		}
 		body, _ := json.Marshal(map[string]any{"claimId": fmt.Sprintf("claim-%d", i), "patient": patientID(p), "items": items})
 		out, err := s.post("/v1/claims/verify", s.insurer(), body).expect(ctx, 200)
@@ -338,6 +354,31 @@ func (b *bench) claims(ctx context.Context) error {
 		fmt.Sprintf("(b) %s", fmtRate(r.rate("floor c1"))),
 		fmt.Sprintf("%s, p50 %s", fmtRate(r.rate("claim c1")), fmtDur(r.p50("claim c1"))), nil)
 	return nil
+}
+
+// claimFact returns an element a claim may cite in corpus record i, a
+// Bundle, and its value there: the status (or clinical status) of its
+// first entry.
+func claimFact(corp *corpus, i int) (path string, value string, err error) {
+	_, content := corp.record(i)
+	var doc struct {
+		Entry []struct {
+			Resource struct {
+				Status         string
+				ClinicalStatus struct{ Coding []struct{ Code string } }
+			}
+		}
+	}
+	if err := json.Unmarshal(content, &doc); err != nil || len(doc.Entry) == 0 {
+		return "", "", fmt.Errorf("corpus record %d: no bundle entry (%v)", i, err)
+	}
+	switch r := doc.Entry[0].Resource; {
+	case r.Status != "":
+		return "/entry/0/resource/status", r.Status, nil
+	case len(r.ClinicalStatus.Coding) > 0 && r.ClinicalStatus.Coding[0].Code != "":
+		return "/entry/0/resource/clinicalStatus/coding/0/code", r.ClinicalStatus.Coding[0].Code, nil
+	}
+	return "", "", fmt.Errorf("corpus record %d: its first entry has no status to cite", i)
 }
 
 // accessLog lists the first page of two patients' access logs, one with

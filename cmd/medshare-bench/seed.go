@@ -160,6 +160,18 @@ func (s *seeded) seed(ctx context.Context, corp *corpus, n int) error {
 			return err
 		}
 	}
+	// Every patient registers with hospital-a (a consent with an empty
+	// scope), which may then store their records.
+	patients := (n + recordsPerPatient - 1) / recordsPerPatient
+	if err := parallel(ctx, 16, patients, func(ctx context.Context, p int) error {
+		body, _ := json.Marshal(map[string]any{
+			"grantee": map[string]string{"org": s.org("hospital-a")}, "categories": []string{}, "purposes": []string{"TREAT"},
+		})
+		_, err := s.post("/v1/consents", s.patient(p), body).expect(ctx, 201)
+		return err
+	}); err != nil {
+		return err
+	}
 	s.ids = make([]string, n)
 	start := time.Now()
 	if err := parallel(ctx, 16, n, func(ctx context.Context, i int) error {
@@ -170,7 +182,6 @@ func (s *seeded) seed(ctx context.Context, corp *corpus, n int) error {
 		return err
 	}
 	s.SeedRate = float64(n) / time.Since(start).Seconds()
-	patients := (n + recordsPerPatient - 1) / recordsPerPatient
 	return parallel(ctx, 16, patients, func(ctx context.Context, p int) error {
 		if err := s.grant(ctx, p, "hospital-b", "TREAT"); err != nil {
 			return err
@@ -197,10 +208,13 @@ func (s *seeded) upload(ctx context.Context, corp *corpus, i int) (string, error
 
 // uploadJSON is the upload body of record i: medshare's API format, the
 // FHIR Bundle sent as a JSON object.
-func uploadJSON(corp *corpus, i int) []byte {
+func uploadJSON(corp *corpus, i int) []byte { return uploadJSONFor(corp, i, i/recordsPerPatient) }
+
+// uploadJSONFor is uploadJSON with the record stored for patient p.
+func uploadJSONFor(corp *corpus, i, p int) []byte {
 	cat, content := corp.record(i)
 	b, _ := json.Marshal(uploadBody{
-		Patient: patientID(i / recordsPerPatient), Category: cat,
+		Patient: patientID(p), Category: cat,
 		ContentType: "application/fhir+json", Content: content,
 	})
 	return b

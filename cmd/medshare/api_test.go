@@ -54,7 +54,8 @@ func rawTry(base, method, path, token, ctype string, body []byte, headers ...str
 // setupOrgs registers the demo organizations on m.
 func setupOrgs(tb testing.TB, m *Main) *journeys { return setupOrgsNS(tb, m, "") }
 
-// setupOrgsNS registers the demo organizations with ids suffixed by ns.
+// setupOrgsNS registers the demo organizations with ids suffixed by ns, and
+// patient p-7 with hospital-a.
 func setupOrgsNS(tb testing.TB, m *Main, ns string) *journeys {
 	tb.Helper()
 	j := newJourneys(tb, m)
@@ -63,6 +64,10 @@ func setupOrgsNS(tb testing.TB, m *Main, ns string) *journeys {
 		if _, err := j.expect(context.Background(), 201, "POST", "/v1/orgs", admin, map[string]string{"id": j.n(o[0]), "name": o[1], "type": o[2]}); err != nil {
 			tb.Fatal(err)
 		}
+	}
+	// p-7 registers with hospital-a, so Dr Ash may store her records.
+	if _, err := j.register(context.Background(), patient7, "hospital-a"); err != nil {
+		tb.Fatal(err)
 	}
 	return j
 }
@@ -101,16 +106,19 @@ func TestAPIErrors(t *testing.T) {
 		{note: "record id with NUL", method: "GET", path: "/v1/records/a%00b", token: prov, headers: []string{"X-Purpose-Of-Use", "TREAT"}, want: 400},
 		{note: "unknown consent", method: "GET", path: "/v1/consents/c-nope", token: pat, want: 404},
 		{note: "consent with unknown purpose", method: "POST", path: "/v1/consents", token: pat, ctype: "application/json", body: `{"grantee":{"org":"hospital-b"},"categories":["lab"],"purposes":["SELL"]}`, want: 400},
-		{note: "consent with empty scope", method: "POST", path: "/v1/consents", token: pat, ctype: "application/json", body: `{"grantee":{"org":"hospital-b"},"categories":[],"purposes":["TREAT"]}`, want: 400},
+		{note: "consent with an invalid category", method: "POST", path: "/v1/consents", token: pat, ctype: "application/json", body: `{"grantee":{"org":"hospital-b"},"categories":["Lab!"],"purposes":["TREAT"]}`, want: 400},
 		{note: "consent for unknown org", method: "POST", path: "/v1/consents", token: pat, ctype: "application/json", body: `{"grantee":{"org":"nowhere"},"categories":["lab"],"purposes":["TREAT"]}`, want: 400},
 		{note: "consent in the past", method: "POST", path: "/v1/consents", token: pat, ctype: "application/json", body: `{"grantee":{"org":"hospital-b"},"categories":["lab"],"purposes":["TREAT"],"validUntil":"2001-01-01T00:00:00Z"}`, want: 400},
 		{note: "provider cannot grant", method: "POST", path: "/v1/consents", token: prov, ctype: "application/json", body: `{"grantee":{"org":"hospital-b"},"categories":["lab"],"purposes":["TREAT"]}`, want: 403},
 		{note: "patient cannot register orgs", method: "POST", path: "/v1/orgs", token: pat, ctype: "application/json", body: `{"id":"x","name":"X","type":"hospital"}`, want: 403},
 		{note: "claim with invalid pointer", method: "POST", path: "/v1/claims/verify", token: prov, ctype: "application/json", body: `{"claimId":"c1","patient":"p-7","items":[{"recordId":"r-1","path":"a/b","value":1}]}`, want: 400},
+		{note: "claim citing free text", method: "POST", path: "/v1/claims/verify", token: prov, ctype: "application/json", body: `{"claimId":"c1","patient":"p-7","items":[{"recordId":"r-1","path":"/note/0/text","value":"divorce"}]}`, want: 400},
+		{note: "claim citing a name", method: "POST", path: "/v1/claims/verify", token: prov, ctype: "application/json", body: `{"claimId":"c1","patient":"p-7","items":[{"recordId":"r-1","path":"/status","value":"final"},{"recordId":"r-1","path":"/subject/display","value":"Jane Roe"}]}`, want: 400},
+		{note: "claim value not a scalar", method: "POST", path: "/v1/claims/verify", token: prov, ctype: "application/json", body: `{"claimId":"c1","patient":"p-7","items":[{"recordId":"r-1","path":"/status","value":{"a":1}}]}`, want: 400},
 		{note: "deeply nested JSON", method: "POST", path: "/v1/consents", token: pat, ctype: "application/json", body: `{"grantee":` + strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat(`}`, 100) + `}`, want: 400},
 		{note: "invalid UTF-8", method: "POST", path: "/v1/records", token: prov, ctype: "application/json", body: "{\"patient\":\"p-7\",\"category\":\"lab\",\"contentType\":\"text/plain\",\"content\":\"\xff\xfe\"}", want: 400},
 		{note: "huge array of categories", method: "POST", path: "/v1/consents", token: pat, ctype: "application/json", body: `{"grantee":{"org":"hospital-b"},"categories":[` + strings.TrimSuffix(strings.Repeat(`"lab",`, 5000), ",") + `],"purposes":["TREAT"]}`, want: 400},
-		{note: "too many claim items", method: "POST", path: "/v1/claims/verify", token: prov, ctype: "application/json", body: `{"claimId":"c1","patient":"p-7","items":[` + strings.TrimSuffix(strings.Repeat(`{"recordId":"r-1","path":"/a","value":1},`, 500), ",") + `]}`, want: 400},
+		{note: "too many claim items", method: "POST", path: "/v1/claims/verify", token: prov, ctype: "application/json", body: `{"claimId":"c1","patient":"p-7","items":[` + strings.TrimSuffix(strings.Repeat(`{"recordId":"r-1","path":"/status","value":1},`, 500), ",") + `]}`, want: 400},
 		{note: "record id that looks like a mongo operator", method: "GET", path: "/v1/records/$gt", token: prov, headers: []string{"X-Purpose-Of-Use", "TREAT"}, want: 400},
 		{note: "record id with a dot-dot path", method: "GET", path: "/v1/records/..%2f..%2fetc", token: prov, headers: []string{"X-Purpose-Of-Use", "TREAT"}, want: 400},
 		{note: "consent id with NUL", method: "DELETE", path: "/v1/consents/c%00x", token: pat, want: 400},

@@ -115,7 +115,11 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (m *Main, err er
 	m.Service = &records.Service{
 		Store: m.Store, Keys: ring, Ledger: m.Consent, Consents: m.Consent,
 		Access: records.LedgerAccessLog{Ledger: m.Consent}, Authz: m.Engine, Refs: refs,
-		Receipts: signer, Logger: logger,
+		Receipts: signer, Logger: logger, Notices: m.Store,
+		BreakGlassLimit:    records.NewLimiter(cfg.BreakGlassPerHour, time.Hour),
+		DeniedLimit:        records.NewLimiter(cfg.RefusalsPerHour, time.Hour),
+		MaxConsentValidity: cfg.MaxConsentValidity,
+		ClaimQuota:         records.NewLimiter(cfg.ClaimAttempts, records.DefaultClaimWindow),
 	}
 	if cfg.Ledger == "fabric" {
 		err = m.startFabricWorkers(m.Service)

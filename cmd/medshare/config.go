@@ -4,7 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is medshare's configuration: flags with MEDSHARE_* environment
@@ -28,6 +30,11 @@ type Config struct {
 	Restricted      string // MEDSHARE_RESTRICTED_CATEGORIES: comma list
 	LogLevel        string // MEDSHARE_LOG_LEVEL
 	BodyLimitMB     int    // MEDSHARE_BODY_LIMIT_MB
+
+	BreakGlassPerHour  int           // MEDSHARE_BREAK_GLASS_PER_HOUR: emergency reads per actor per hour; 0 = no limit
+	RefusalsPerHour    int           // MEDSHARE_REFUSALS_PER_HOUR: denied or unknown reads per actor per hour; 0 = no limit
+	MaxConsentValidity time.Duration // MEDSHARE_MAX_CONSENT_VALIDITY: longest consent
+	ClaimAttempts      int           // MEDSHARE_CLAIM_ATTEMPTS: claim citations per insurer, record and element per day; 0 = no quota
 }
 
 // devIssuer is the issuer of tokens minted by `medshare token`.
@@ -64,6 +71,27 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Restricted, "restricted", env("MEDSHARE_RESTRICTED_CATEGORIES", ""), "comma list of restricted categories; empty → default set (MEDSHARE_RESTRICTED_CATEGORIES)")
 	fs.StringVar(&c.LogLevel, "log-level", env("MEDSHARE_LOG_LEVEL", "info"), "debug | info | warn | error (MEDSHARE_LOG_LEVEL)")
 	fs.IntVar(&c.BodyLimitMB, "body-limit-mb", 12, "request body limit in MiB")
+	fs.IntVar(&c.BreakGlassPerHour, "break-glass-per-hour", envInt("MEDSHARE_BREAK_GLASS_PER_HOUR", 20), "emergency (ETREAT) reads per actor per hour; 0 = no limit (MEDSHARE_BREAK_GLASS_PER_HOUR)")
+	fs.IntVar(&c.RefusalsPerHour, "refusals-per-hour", envInt("MEDSHARE_REFUSALS_PER_HOUR", 300), "denied or unknown-record reads per actor per hour before 429; 0 = no limit (MEDSHARE_REFUSALS_PER_HOUR)")
+	fs.IntVar(&c.ClaimAttempts, "claim-attempts", envInt("MEDSHARE_CLAIM_ATTEMPTS", 5), "times an insurer may cite one element of one record in claims per 24 h; 0 = no quota (MEDSHARE_CLAIM_ATTEMPTS)")
+	fs.DurationVar(&c.MaxConsentValidity, "max-consent-validity", envDuration("MEDSHARE_MAX_CONSENT_VALIDITY", 5*365*24*time.Hour), "longest a consent may run; open-ended grants run this long (MEDSHARE_MAX_CONSENT_VALIDITY)")
+}
+
+// envInt returns the integer environment value of name, or def when unset
+// or not an integer (validate reports nonsense values).
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(env(name, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+// envDuration returns the duration environment value of name, or def.
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(env(name, "")); err == nil {
+		return v
+	}
+	return def
 }
 
 // validate checks combinations.
@@ -83,6 +111,15 @@ func (c *Config) validate() error {
 	}
 	if c.BodyLimitMB < 1 || c.BodyLimitMB > 1024 {
 		return fmt.Errorf("body limit must be 1-1024 MiB")
+	}
+	if c.BreakGlassPerHour < 0 || c.RefusalsPerHour < 0 || c.ClaimAttempts < 0 {
+		return fmt.Errorf("rate limits must be 0 (no limit) or more")
+	}
+	if c.MaxConsentValidity == 0 {
+		c.MaxConsentValidity = 5 * 365 * 24 * time.Hour
+	}
+	if c.MaxConsentValidity < time.Hour {
+		return fmt.Errorf("max consent validity must be at least 1h")
 	}
 	return nil
 }

@@ -149,6 +149,11 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("register org: %v %v", err, r)
 		}
 	}
+	// p-7 registers with hospital-a (a consent with an empty scope), so
+	// Dr Ash may store her records.
+	if r, err := c.do(context.Background(), "POST", "/v1/consents", tok["p7"], map[string]any{"grantee": map[string]string{"org": "hospital-a"}, "categories": []string{}, "purposes": []string{"TREAT"}}); err != nil || r.Status != 201 {
+		t.Fatalf("register p-7 with hospital-a: %v %v", err, r)
+	}
 	book := &ledgerBook{revoked: map[string]bool{}}
 	const kills = 10
 	for round := 1; round <= kills; round++ {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/medshare/medshare/integrations/localledger"
+	"github.com/medshare/medshare/records"
 )
 
 // demo starts a node on a fresh temp data dir and loopback port, walks the
@@ -28,7 +29,8 @@ func demo(ctx context.Context, args []string, stdout io.Writer) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	cfg := Config{Addr: "127.0.0.1:0", Data: dir, Ledger: "embedded", MongoDB: "medshare", BodyLimitMB: 12}
+	cfg := Config{Addr: "127.0.0.1:0", Data: dir, Ledger: "embedded", MongoDB: "medshare", BodyLimitMB: 12,
+		BreakGlassPerHour: 20, RefusalsPerHour: 300, ClaimAttempts: records.DefaultClaimAttempts}
 	start := time.Now()
 	m, err := Open(ctx, cfg, newLogger(io.Discard, "error"))
 	if err != nil {

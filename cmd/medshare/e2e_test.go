@@ -13,6 +13,7 @@ import (
 
 	"github.com/medshare/medshare/integrations/localledger"
 	"github.com/medshare/medshare/integrations/mongo/mongotest"
+	"github.com/medshare/medshare/records"
 )
 
 // testWriter sends narration to t.Log line by line.
@@ -25,7 +26,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func testConfig(dir string) Config {
-	return Config{Addr: "127.0.0.1:0", Data: dir, Ledger: "embedded", MongoDB: "medshare", BodyLimitMB: 1}
+	// The claim quota as served by default (the journeys meet it); the
+	// break-glass and refusal limits off (the matrix sends thousands of
+	// refusals per actor): TestBreakGlassLimitOverHTTP turns one on.
+	return Config{Addr: "127.0.0.1:0", Data: dir, Ledger: "embedded", MongoDB: "medshare", BodyLimitMB: 1,
+		ClaimAttempts: records.DefaultClaimAttempts}
 }
 
 // MustStart opens and serves a node on a loopback port, closed at cleanup.

@@ -99,6 +99,19 @@ var (
 	demoOrgs = [][3]string{{"hospital-a", "Hospital A", "hospital"}, {"hospital-b", "Hospital B", "hospital"}, {"clinic-c", "Clinic C", "clinic"}, {"insurer-x", "Insurer X", "insurer"}, {"audit-office", "Audit Office", "auditor"}}
 )
 
+// register makes org one of a patient's care providers, so it may store
+// their records: a consent naming it with an empty scope. It returns the
+// consent's id.
+func (j *journeys) register(ctx context.Context, patient [3]string, org string) (string, error) {
+	r, err := j.expect(ctx, 201, "POST", "/v1/consents", patient, map[string]any{
+		"grantee": map[string]string{"org": j.n(org)}, "categories": []string{}, "purposes": []string{"TREAT"}})
+	if err != nil {
+		return "", err
+	}
+	var c struct{ ID string }
+	return c.ID, r.JSON(&c)
+}
+
 // run walks every journey in order.
 func (j *journeys) run(ctx context.Context) error {
 	j.tokens = map[string]string{}
@@ -124,6 +137,12 @@ func (j *journeys) setup(ctx context.Context) error {
 		}
 		j.detail("%s (%s): %s", org.ID, org.Type, org.Status)
 	}
+	j.say("Patient p-7 registers with hospital-a: a consent naming it that opens nothing to read.")
+	r, err := j.register(ctx, patient7, "hospital-a")
+	if err != nil {
+		return err
+	}
+	j.detail("registration %s: hospital-a may now store her records", r)
 	j.say("Dr Ash at hospital-a stores three of patient p-7's records (FHIR JSON, encrypted, hash anchored).")
 	for _, rec := range []struct {
 		file, cat string
@@ -331,6 +350,44 @@ func (j *journeys) claims(ctx context.Context) error {
 		return fmt.Errorf("surprise: wrong value not caught: %s", r.Body)
 	}
 	j.detail("verified=%v: item 1 %v, item 2 %v (%s)", res.Verified, res.Items[0].OK, res.Items[1].OK, res.Items[1].Reason)
+	wrong := res.Items[1].Reason
+	j.say("A record the consent does not cover (immunizations) is answered exactly like a wrong value.")
+	claim["items"] = []map[string]any{{"recordId": j.immID, "path": "/status", "value": "completed"}}
+	if r, err = j.expect(ctx, 200, "POST", "/v1/claims/verify", insurerX, claim); err != nil {
+		return err
+	}
+	if err := r.JSON(&res); err != nil {
+		return err
+	}
+	if res.Verified || res.Items[0].OK || res.Items[0].Reason != wrong {
+		return fmt.Errorf("surprise: uncovered record answered %s, a wrong value %q", r.Body, wrong)
+	}
+	j.detail("item 1 %v (%s)", res.Items[0].OK, res.Items[0].Reason)
+	j.say("Insurer X asks about an element no claim needs (the display text): refused, nothing is looked up.")
+	claim["items"] = []map[string]any{{"recordId": j.procID, "path": "/code/coding/0/display", "value": "Medication Reconciliation (procedure)"}}
+	if r, err = j.expect(ctx, 400, "POST", "/v1/claims/verify", insurerX, claim); err != nil {
+		return err
+	}
+	j.detail("400: %s", r.Problem())
+	j.say("Insurer X keeps guessing the procedure code: each element may be cited 5 times a day, then 429.")
+	tok, err := j.token(insurerX[0], insurerX[1], insurerX[2])
+	if err != nil {
+		return err
+	}
+	guesses := 0
+	for ; guesses < 10; guesses++ {
+		claim["items"] = []map[string]any{{"recordId": j.procID, "path": "/code/coding/0/code", "value": fmt.Sprint(10000000 + guesses)}}
+		if r, err = j.c.do(ctx, "POST", "/v1/claims/verify", tok, claim); err != nil {
+			return err
+		}
+		if r.Status != 200 {
+			break
+		}
+	}
+	if r.Status != 429 || guesses != 2 {
+		return fmt.Errorf("surprise: guess %d answered %d, want 429 after 5 attempts in all: %.300s", guesses+1, r.Status, r.Body)
+	}
+	j.detail("429 after %d more guesses: %s", guesses, r.Problem())
 	j.say("Insurer X tries to read the record's content with its payment consent: insurers never read content.")
 	if r, err = j.expect(ctx, 404, "GET", "/v1/records/"+j.procID, insurerX, nil, payment...); err != nil {
 		return err

@@ -225,7 +225,7 @@ func TestStoreOutage(t *testing.T) {
 
 	// Down: the store's endpoints answer 503 problem+json.
 	hc := load.hc
-	claim := fmt.Appendf(nil, `{"claimId":"c-1","patient":"p-7","items":[{"recordId":%q,"path":"/a","value":"first"}]}`, a)
+	claim := fmt.Appendf(nil, `{"claimId":"c-1","patient":"p-7","items":[{"recordId":%q,"path":"/status","value":"final"}]}`, a)
 	upload := []byte(`{"patient":"p-7","category":"lab","contentType":"text/plain","content":"during the outage"}`)
 	ledger, ok := m.Ledger.(*localledger.Ledger)
 	if !ok {

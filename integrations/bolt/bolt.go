@@ -20,6 +20,7 @@ import (
 
 	"github.com/medshare/medshare/consent"
 	"github.com/medshare/medshare/integrations/bolt/residency"
+	"github.com/medshare/medshare/records"
 )
 
 // openTimeout bounds the wait for the file lock, so a second process (or a
@@ -27,17 +28,24 @@ import (
 const openTimeout = 2 * time.Second
 
 // schemaVersion is the layout of keys and values this package writes; Open
-// refuses a file written with another.
-const schemaVersion = "1"
+// migrates a file of schema 1 (migrateSchema1) and refuses any other.
+const schemaVersion = "2"
 
 // Bucket names. The layout is:
 //
-//	meta      "schema" → schemaVersion
-//	records   "<id>/<version %010d>" → encoded record (see codec.go)
-//	patients  "<patientRef>/<id>" → version (8 bytes, big-endian) of the latest
-//	          anchored version of id for that patient; pending ids are absent
-//	pending   "<id>/<version %010d>" → empty, one key per pending version
-//	aliases   "<ref>" → id
+//	meta          "schema" → schemaVersion
+//	records       "<id>/<version %010d>" → encoded record, content
+//	              included (encodeRecord, codec.go)
+//	byPatient     "<patientRef>/<id>" → metadata (encodeMeta: no
+//	              Ciphertext, WrappedDEK or Salt) of the highest anchored
+//	              version of id for that patient; pending ids are absent
+//	byPatientOrg  "<patientRef>/<org>/<id>" → the same, of the highest
+//	              anchored version of id for that patient authored by org
+//	pending       "<id>/<version %010d>" → empty, one key per pending version
+//	aliases       "<ref>" → id
+//
+//	notices    "<patientRef>/<notice id>" → records.Notice as JSON
+//	noticeIDs  "<notice id>" → patientRef, so an id is saved once
 //
 //	consents           "<id>" → consent.Consent as JSON (the newest version)
 //	consentsByPatient  "<patientRef>/<id>" → empty
@@ -51,14 +59,24 @@ const schemaVersion = "1"
 //
 // Ids are [A-Za-z0-9._-] and refs base64url, so '/' never occurs inside
 // either and a prefix ending in '/' selects exactly one id or patient.
-// timeKey is fixed-width, so key order is entry time, then id. The indexes
-// hold no values: every listing seeks its index and looks each id up.
+// timeKey is fixed-width, so key order is entry time, then id. The
+// listing indexes of records hold their metadata, so listing a patient's
+// records is one range scan that never touches content (which dominates
+// the file); the other indexes hold no values: their listings seek the
+// index and look each id up.
 var (
-	bucketMeta     = []byte("meta")
-	bucketRecords  = []byte("records")
-	bucketPatients = []byte("patients")
-	bucketPending  = []byte("pending")
-	bucketAliases  = []byte("aliases")
+	bucketMeta         = []byte("meta")
+	bucketRecords      = []byte("records")
+	bucketByPatient    = []byte("byPatient")
+	bucketByPatientOrg = []byte("byPatientOrg")
+	bucketPending      = []byte("pending")
+	bucketAliases      = []byte("aliases")
+	// bucketPatientsV1 is schema 1's listing index ("<patientRef>/<id>" →
+	// version), which byPatient replaces; migrateSchema1 drops it.
+	bucketPatientsV1 = []byte("patients")
+
+	bucketNotices   = []byte("notices")
+	bucketNoticeIDs = []byte("noticeIDs")
 
 	bucketConsents          = []byte("consents")
 	bucketConsentsByPatient = []byte("consentsByPatient")
@@ -78,7 +96,8 @@ var (
 // allBuckets lists every bucket Open creates. Adding a bucket needs no new
 // schema version: older files simply gain it, empty.
 var allBuckets = [][]byte{
-	bucketMeta, bucketRecords, bucketPatients, bucketPending, bucketAliases,
+	bucketMeta, bucketRecords, bucketByPatient, bucketByPatientOrg, bucketPending, bucketAliases,
+	bucketNotices, bucketNoticeIDs,
 	bucketConsents, bucketConsentsByPatient, bucketConsentsByGrantee, bucketCheckpoints,
 	bucketOutbox, bucketOutboxPending, bucketOutboxByPatient, bucketOutboxByTime,
 	bucketOutboxPendingByPatient,
@@ -130,11 +149,45 @@ func initBuckets(tx *bbolt.Tx) error {
 	switch v := meta.Get([]byte("schema")); {
 	case v == nil:
 		return meta.Put([]byte("schema"), []byte(schemaVersion))
+	case string(v) == "1":
+		if err := migrateSchema1(tx); err != nil {
+			return err
+		}
+		if err := meta.Put([]byte("schema"), []byte(schemaVersion)); err != nil {
+			return err
+		}
 	case string(v) != schemaVersion:
 		return consent.Errorf(consent.EINTEGRITY, "store schema version %q, want %q", v, schemaVersion)
 	}
 	if backfill {
 		return backfillPendingByPatient(tx)
+	}
+	return nil
+}
+
+// migrateSchema1 turns a schema-1 file into a schema-2 one, in Open's
+// transaction: it fills the listing indexes byPatient and byPatientOrg
+// from every anchored record version (one pass over the records, content
+// included, once), then drops schema 1's patients index.
+func migrateSchema1(tx *bbolt.Tx) error {
+	err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+		r, err := decodeRecord(v)
+		if err != nil {
+			return consent.WrapError(consent.EINTEGRITY, err, "stored record %s is corrupt", k)
+		}
+		if r.Status != records.StatusAnchored {
+			return nil
+		}
+		return indexAnchored(tx, r)
+	})
+	if err != nil {
+		return err
+	}
+	if tx.Bucket(bucketPatientsV1) == nil {
+		return nil
+	}
+	if err := tx.DeleteBucket(bucketPatientsV1); err != nil {
+		return consent.WrapError(consent.EINTERNAL, err, "drop bucket %s", bucketPatientsV1)
 	}
 	return nil
 }

@@ -14,6 +14,11 @@ import (
 // size and base64 would add a third to it.
 const recordCodec = 1
 
+// metaCodec is the first byte of every encoded record metadata: a record
+// without its content (Ciphertext, WrappedDEK, Salt), as the listing
+// indexes keep it.
+const metaCodec = 2
+
 // errCorrupt reports a value that does not decode.
 var errCorrupt = errors.New("corrupt record encoding")
 
@@ -71,6 +76,66 @@ func decodeRecord(b []byte) (*records.Record, error) {
 	r.WrappedDEK = d.bytes()
 	r.KEKVersion = d.int()
 	r.Salt = d.bytes()
+	r.Hash = d.string()
+	r.Size = d.int()
+	r.AnchorTx = d.string()
+	r.AnchorBlock = d.uvarint()
+	if d.err != nil || len(d.b) != 0 {
+		return nil, errCorrupt
+	}
+	if err := r.CreatedAt.UnmarshalBinary(at); err != nil {
+		return nil, errCorrupt
+	}
+	return r, nil
+}
+
+// encodeMeta returns r's metadata as: codec byte, then every field of
+// Record but Ciphertext, WrappedDEK and Salt, in declaration order and
+// encoded as encodeRecord encodes them.
+func encodeMeta(r *records.Record) ([]byte, error) {
+	at, err := r.CreatedAt.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("encode createdAt: %w", err)
+	}
+	e := encoder{b: make([]byte, 0, 192)}
+	e.b = append(e.b, metaCodec)
+	e.string(r.ID)
+	e.int(int64(r.Version))
+	e.string(r.Patient)
+	e.string(r.PatientRef)
+	e.string(r.Category)
+	e.string(r.ContentType)
+	e.string(r.Org)
+	e.string(r.AuthorRef)
+	e.bytes(at)
+	e.string(r.Status)
+	e.int(int64(r.KEKVersion))
+	e.string(r.Hash)
+	e.int(int64(r.Size))
+	e.string(r.AnchorTx)
+	e.b = binary.AppendUvarint(e.b, r.AnchorBlock)
+	return e.b, nil
+}
+
+// decodeMeta parses what encodeMeta wrote into a record whose Ciphertext,
+// WrappedDEK and Salt are nil. The result shares no memory with b.
+func decodeMeta(b []byte) (*records.Record, error) {
+	if len(b) == 0 || b[0] != metaCodec {
+		return nil, errCorrupt
+	}
+	d := decoder{b: b[1:]}
+	r := &records.Record{}
+	r.ID = d.string()
+	r.Version = d.int()
+	r.Patient = d.string()
+	r.PatientRef = d.string()
+	r.Category = d.string()
+	r.ContentType = d.string()
+	r.Org = d.string()
+	r.AuthorRef = d.string()
+	at := d.bytes()
+	r.Status = d.string()
+	r.KEKVersion = d.int()
 	r.Hash = d.string()
 	r.Size = d.int()
 	r.AnchorTx = d.string()

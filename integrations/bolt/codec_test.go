@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -75,4 +76,43 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Errorf("round trip mismatch (-want +got):\n%s", diff)
 		}
 	})
+}
+
+func TestMetaCodec(t *testing.T) {
+	full := &records.Record{
+		ID: "r1.a-b_c", Version: 9_999_999_999, Patient: "p-7", PatientRef: "abc-_", Category: "lab",
+		ContentType: "text/plain", Org: "h", AuthorRef: "a", Status: records.StatusAnchored,
+		CreatedAt:  time.Date(2025, 1, 2, 3, 4, 5, 6, time.FixedZone("", -3600)),
+		Ciphertext: []byte{0, 255, 128}, WrappedDEK: []byte{1}, KEKVersion: -2, Salt: []byte{2},
+		Hash: "h", Size: 1 << 40, AnchorTx: "tx", AnchorBlock: 1<<64 - 1,
+	}
+	for _, r := range []*records.Record{{}, full} {
+		b, err := encodeMeta(r)
+		if err != nil {
+			t.Fatalf("encode: %v", err)
+		}
+		if bytes.Contains(b, []byte{0, 255, 128}) {
+			t.Errorf("metadata encoding %x holds the ciphertext", b)
+		}
+		got, err := decodeMeta(b)
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		want := *r
+		want.Ciphertext, want.WrappedDEK, want.Salt = nil, nil, nil
+		if diff := cmp.Diff(&want, got); diff != "" {
+			t.Errorf("round trip mismatch (-want +got):\n%s", diff)
+		}
+		if _, err := decodeMeta(b[:len(b)-1]); err == nil {
+			t.Error("truncated encoding decoded without error")
+		}
+		if _, err := decodeMeta(append(b, 0)); err == nil {
+			t.Error("encoding with trailing byte decoded without error")
+		}
+		if rec, err := encodeRecord(r); err != nil {
+			t.Fatal(err)
+		} else if _, err := decodeMeta(rec); err == nil {
+			t.Error("a full record encoding decoded as metadata")
+		}
+	}
 }

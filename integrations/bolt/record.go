@@ -3,7 +3,6 @@ package bolt
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,9 +22,37 @@ func recordKey(id string, version int) []byte {
 	return fmt.Appendf(nil, "%s/%010d", id, version)
 }
 
-// patientKey returns the patients-index key of id for patientRef.
+// patientKey returns the key of id in the byPatient index.
 func patientKey(patientRef, id string) []byte {
 	return []byte(patientRef + "/" + id)
+}
+
+// patientOrgKey returns the key of id in the byPatientOrg index.
+func patientOrgKey(patientRef, org, id string) []byte {
+	return []byte(patientRef + "/" + org + "/" + id)
+}
+
+// listing is one of the two listing indexes as it concerns one record
+// version: its bucket, the key of the version's id there, and which other
+// versions of the id the entry may stand for.
+type listing struct {
+	bucket []byte
+	key    []byte
+	match  func(p *records.Record) bool
+}
+
+// listingsOf returns r's entries in the listing indexes: byPatient lists
+// per patient and id the highest anchored version of that patient;
+// byPatientOrg the same per patient, author org and id.
+func listingsOf(r *records.Record) []listing {
+	return []listing{
+		{bucketByPatient, patientKey(r.PatientRef, r.ID), func(p *records.Record) bool {
+			return p.PatientRef == r.PatientRef
+		}},
+		{bucketByPatientOrg, patientOrgKey(r.PatientRef, r.Org, r.ID), func(p *records.Record) bool {
+			return p.PatientRef == r.PatientRef && p.Org == r.Org
+		}},
+	}
 }
 
 // createRecord stores r. EINVALID for an empty id or a version out of
@@ -46,7 +73,7 @@ func createRecord(tx *bbolt.Tx, r *records.Record) error {
 	return putRecord(tx, k, r)
 }
 
-// putRecord writes r under k and brings the pending and patients indexes
+// putRecord writes r under k and brings the pending and listing indexes
 // in line with its status.
 func putRecord(tx *bbolt.Tx, k []byte, r *records.Record) error {
 	v, err := encodeRecord(r)
@@ -65,21 +92,45 @@ func putRecord(tx *bbolt.Tx, k []byte, r *records.Record) error {
 	if err != nil || r.Status != records.StatusAnchored {
 		return err
 	}
-	// List the newest anchored version only.
-	ik := patientKey(r.PatientRef, r.ID)
-	patients := tx.Bucket(bucketPatients)
-	if cur, ok := indexedVersion(patients.Get(ik)); ok && cur >= r.Version {
-		return nil
-	}
-	return patients.Put(ik, binary.BigEndian.AppendUint64(nil, uint64(r.Version)))
+	return indexAnchored(tx, r)
 }
 
-// indexedVersion decodes a patients-index value.
-func indexedVersion(v []byte) (int, bool) {
-	if len(v) != 8 {
-		return 0, false
+// indexAnchored writes anchored r's metadata into each listing index
+// where no higher version of its id is listed (the same version is
+// rewritten: its anchor may have changed).
+func indexAnchored(tx *bbolt.Tx, r *records.Record) error {
+	m, err := encodeMeta(r)
+	if err != nil {
+		return consent.WrapError(consent.EINVALID, err, "record %s: cannot encode", r.ID)
 	}
-	return int(binary.BigEndian.Uint64(v)), true
+	for _, l := range listingsOf(r) {
+		b := tx.Bucket(l.bucket)
+		cur, err := listedVersion(b, l.key)
+		if err != nil {
+			return err
+		}
+		if cur > r.Version {
+			continue
+		}
+		if err := b.Put(l.key, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listedVersion returns the version a listing index lists under k, 0 if
+// none. EINTEGRITY if the entry does not decode.
+func listedVersion(b *bbolt.Bucket, k []byte) (int, error) {
+	v := b.Get(k)
+	if v == nil {
+		return 0, nil
+	}
+	m, err := decodeMeta(v)
+	if err != nil {
+		return 0, consent.WrapError(consent.EINTEGRITY, err, "listing index entry %s is corrupt", k)
+	}
+	return m.Version, nil
 }
 
 // getRecord returns the record under k, or nil if there is none.
@@ -113,9 +164,9 @@ func markAnchored(tx *bbolt.Tx, id string, version int, anchorTx string, block u
 	return putRecord(tx, k, r)
 }
 
-// deleteRecord removes one version and its index entries; if it was the
-// version the patients index listed, the next older anchored version of the
-// same patient takes its place.
+// deleteRecord removes one version and its index entries; where a listing
+// index listed that version, the next older anchored version the entry may
+// stand for (same patient; same patient and org) takes its place.
 func deleteRecord(tx *bbolt.Tx, id string, version int) error {
 	k := recordKey(id, version)
 	r, err := getRecord(tx, k)
@@ -128,26 +179,40 @@ func deleteRecord(tx *bbolt.Tx, id string, version int) error {
 	if err := tx.Bucket(bucketPending).Delete(k); err != nil {
 		return err
 	}
-	patients := tx.Bucket(bucketPatients)
-	ik := patientKey(r.PatientRef, id)
-	if cur, ok := indexedVersion(patients.Get(ik)); !ok || cur != version {
-		return nil
+	for _, l := range listingsOf(r) {
+		if err := unlist(tx, l, r); err != nil {
+			return err
+		}
 	}
-	prev, err := previousAnchored(tx, r)
-	switch {
-	case err != nil:
+	return nil
+}
+
+// unlist replaces deleted r in listing l, if l listed it, by the next older
+// anchored version l may stand for, or removes the entry if there is none.
+func unlist(tx *bbolt.Tx, l listing, r *records.Record) error {
+	b := tx.Bucket(l.bucket)
+	cur, err := listedVersion(b, l.key)
+	if err != nil || cur != r.Version {
 		return err
-	case prev == nil:
-		return patients.Delete(ik)
-	default:
-		return patients.Put(ik, binary.BigEndian.AppendUint64(nil, uint64(prev.Version)))
 	}
+	prev, err := previousAnchored(tx, r, l.match)
+	if err != nil {
+		return err
+	}
+	if prev == nil {
+		return b.Delete(l.key)
+	}
+	m, err := encodeMeta(prev)
+	if err != nil {
+		return consent.WrapError(consent.EINTERNAL, err, "record %s: cannot encode", prev.ID)
+	}
+	return b.Put(l.key, m)
 }
 
 // previousAnchored returns the newest anchored version of r.ID older than
-// r with r's patient, or nil. It runs after r's key is deleted. Records
+// r that match accepts, or nil. It runs after r's key is deleted. Records
 // have few versions; this walks them.
-func previousAnchored(tx *bbolt.Tx, r *records.Record) (*records.Record, error) {
+func previousAnchored(tx *bbolt.Tx, r *records.Record, match func(p *records.Record) bool) (*records.Record, error) {
 	prefix := []byte(r.ID + "/")
 	c := tx.Bucket(bucketRecords).Cursor()
 	// Step back from the first key after r's (r's own key is gone).
@@ -162,7 +227,7 @@ func previousAnchored(tx *bbolt.Tx, r *records.Record) (*records.Record, error) 
 		if err != nil {
 			return nil, consent.WrapError(consent.EINTEGRITY, err, "stored record %s is corrupt", k)
 		}
-		if p.Status == records.StatusAnchored && p.PatientRef == r.PatientRef {
+		if p.Status == records.StatusAnchored && match(p) {
 			return p, nil
 		}
 	}
@@ -186,31 +251,34 @@ func latestRecord(tx *bbolt.Tx, id string) (*records.Record, error) {
 	return getRecord(tx, k)
 }
 
-// findRecords pages through the patients index: one seek, then one lookup
-// per record returned. EINVALID without a patient or with a negative limit.
+// findRecords pages through a listing index (byPatientOrg when f names an
+// org, else byPatient): one seek, then the metadata kept in the index
+// itself, so a listing never reads a record's content. EINVALID without a
+// patient or with a negative limit.
 func findRecords(tx *bbolt.Tx, f records.RecordFilter) ([]*records.Record, error) {
 	limit, err := f.PageLimit()
 	if err != nil {
 		return nil, err
 	}
-	prefix := []byte(f.PatientRef + "/")
-	c := tx.Bucket(bucketPatients).Cursor()
+	bucket, prefix := bucketByPatient, []byte(f.PatientRef+"/")
+	if f.Org != "" {
+		bucket, prefix = bucketByPatientOrg, []byte(f.PatientRef+"/"+f.Org+"/")
+	}
+	c := tx.Bucket(bucket).Cursor()
 	rs := []*records.Record{}
 	for k, v := c.Seek(append(prefix, f.After...)); k != nil && bytes.HasPrefix(k, prefix) && len(rs) < limit; k, v = c.Next() {
 		id := string(k[len(prefix):])
-		version, ok := indexedVersion(v)
 		if id == f.After {
 			continue
 		}
-		if !ok {
-			return nil, consent.Errorf(consent.EINTEGRITY, "patients index entry %s is corrupt", k)
-		}
-		r, err := getRecord(tx, recordKey(id, version))
+		r, err := decodeMeta(v)
 		if err != nil {
-			return nil, err
+			return nil, consent.WrapError(consent.EINTEGRITY, err, "listing index entry %s is corrupt", k)
 		}
-		if r == nil {
-			return nil, consent.Errorf(consent.EINTEGRITY, "patients index lists missing record %s version %d", id, version)
+		// A '/' in a ref or org (which no caller writes) could make a key
+		// of another patient or org share the prefix.
+		if r.ID != id || r.PatientRef != f.PatientRef || f.Org != "" && r.Org != f.Org {
+			continue
 		}
 		rs = append(rs, r)
 	}

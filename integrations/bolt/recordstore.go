@@ -11,11 +11,14 @@ import (
 )
 
 // RecordStore is records.Store on a bbolt file. Lookups by id and listings
-// by patient are B+tree seeks (O(log n)), never scans. It is safe for
-// concurrent use; bbolt runs one writer at a time and readers alongside.
+// by patient (or patient and author org) are B+tree seeks (O(log n)),
+// never scans; a listing reads metadata kept in its index, never content.
+// It is safe for concurrent use; bbolt runs one writer at a time and
+// readers alongside.
 //
-// It also keeps the consent read model (consent.ConsentStore) and the
-// access-log outbox (consent.Outbox) in the same file.
+// It also keeps patients' notices (records.NoticeStore), the consent read
+// model (consent.ConsentStore) and the access-log outbox (consent.Outbox)
+// in the same file.
 type RecordStore struct {
 	// Now stamps outbox entries' Enqueued time; Open sets it to time.Now.
 	// Replace it, if at all, before the store is used.
@@ -86,8 +89,10 @@ func (s *RecordStore) Record(ctx context.Context, id string) (*records.Record, e
 	return r, err
 }
 
-// Records implements records.Store. EINVALID without a patient or with a
-// negative limit.
+// Records implements records.Store: one range of the byPatient index, or
+// of byPatientOrg when f names an org, whose entries hold the metadata, so
+// no record's content is read or copied. EINVALID without a patient or
+// with a negative limit.
 func (s *RecordStore) Records(ctx context.Context, f records.RecordFilter) ([]*records.Record, error) {
 	var rs []*records.Record
 	err := s.db.view(ctx, "list records", func(tx *bbolt.Tx) (err error) {

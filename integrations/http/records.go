@@ -115,19 +115,18 @@ func (s *Server) listRecords(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	recs, err := s.cfg.Service.List(c.UserContext(), subject(c), c.Query("patient"), c.Query("after"), limit)
+	// Without limit, pages of records.DefaultPageLimit; next is there
+	// only when the caller may see more.
+	page, err := s.cfg.Service.List(c.UserContext(), subject(c), c.Query("patient"), c.Query("after"), limit)
 	if err != nil {
 		return err
 	}
 	out := struct {
 		Records []recordView `json:"records"`
 		Next    string       `json:"next,omitempty"`
-	}{Records: make([]recordView, 0, len(recs))}
-	for _, r := range recs {
+	}{Records: make([]recordView, 0, len(page.Records)), Next: page.Next}
+	for _, r := range page.Records {
 		out.Records = append(out.Records, viewRecord(r))
-	}
-	if len(recs) > 0 && limit > 0 && len(recs) == limit {
-		out.Next = recs[len(recs)-1].ID
 	}
 	return c.JSON(out)
 }

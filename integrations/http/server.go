@@ -97,6 +97,7 @@ func (s *Server) routes() {
 	v1.Get("/consents/:id", s.getConsent)
 	v1.Delete("/consents/:id", s.revokeConsent)
 	v1.Get("/access-log", s.accessLog)
+	v1.Get("/notices", s.listNotices)
 	v1.Post("/claims/verify", s.verifyClaim)
 	s.app.Use(func(c *fiber.Ctx) error {
 		return consent.Errorf(consent.ENOTFOUND, "no such endpoint: %s %s", c.Method(), c.Path())

@@ -23,11 +23,21 @@ var recordIndexes = []index{
 	{name: "patient_status_id_version", keys: bson.D{
 		{Key: "patientRef", Value: 1}, {Key: "status", Value: 1}, {Key: "id", Value: 1}, {Key: "version", Value: -1},
 	}},
+	// Records(f) with f.Org: the same, within one author organization, so
+	// such a listing touches only that organization's records.
+	{name: "patient_org_status_id_version", keys: bson.D{
+		{Key: "patientRef", Value: 1}, {Key: "org", Value: 1}, {Key: "status", Value: 1},
+		{Key: "id", Value: 1}, {Key: "version", Value: -1},
+	}},
 	{name: "status", keys: bson.D{{Key: "status", Value: 1}}},
 }
 
-// RecordStore is records.Store on a MongoDB database: collections records
-// and aliases. It is also the consent read model (consent.ConsentStore:
+// metadataOnly is the projection of a listing: a record without its
+// content, which the server never sends.
+var metadataOnly = bson.D{{Key: "ciphertext", Value: 0}, {Key: "wrappedDek", Value: 0}, {Key: "salt", Value: 0}}
+
+// RecordStore is records.Store on a MongoDB database: collections records,
+// aliases and notices. It is also the consent read model (consent.ConsentStore:
 // collections consents and checkpoints) and the access-log outbox
 // (consent.Outbox: collection outbox). It is safe for concurrent use.
 type RecordStore struct {
@@ -41,6 +51,7 @@ type RecordStore struct {
 	consents    *mongo.Collection
 	checkpoints *mongo.Collection
 	outbox      *mongo.Collection
+	notices     *mongo.Collection
 }
 
 var _ records.Store = (*RecordStore)(nil)
@@ -70,11 +81,12 @@ func Open(ctx context.Context, uri, database string) (*RecordStore, error) {
 		consents:    db.Collection("consents", jsonNames),
 		checkpoints: db.Collection("checkpoints"),
 		outbox:      db.Collection("outbox", jsonNames),
+		notices:     db.Collection("notices"),
 	}
 	for _, c := range []struct {
 		coll    *mongo.Collection
 		indexes []index
-	}{{s.records, recordIndexes}, {s.consents, consentIndexes}, {s.outbox, outboxIndexes}} {
+	}{{s.records, recordIndexes}, {s.consents, consentIndexes}, {s.outbox, outboxIndexes}, {s.notices, noticeIndexes}} {
 		if err := ensureIndexes(ctx, c.coll, c.indexes); err != nil {
 			_ = disconnect(client) // the first error matters
 			return nil, err
@@ -143,19 +155,23 @@ func (s *RecordStore) Record(ctx context.Context, id string) (*records.Record, e
 //
 // The query returns every anchored version in (id, version desc) order and
 // keeps the first of each id; the cursor is abandoned once the page is
-// full, so older versions cost at most a batch.
+// full, so older versions cost at most a batch. The projection leaves
+// content out: the server neither reads it into the reply nor sends it.
 func (s *RecordStore) Records(ctx context.Context, f records.RecordFilter) ([]*records.Record, error) {
 	limit, err := f.PageLimit()
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.records.Find(ctx,
-		bson.D{
-			{Key: "patientRef", Value: f.PatientRef},
-			{Key: "status", Value: records.StatusAnchored},
-			{Key: "id", Value: bson.D{{Key: "$gt", Value: f.After}}},
-		},
+	filter := bson.D{{Key: "patientRef", Value: f.PatientRef}}
+	if f.Org != "" {
+		filter = append(filter, bson.E{Key: "org", Value: f.Org})
+	}
+	filter = append(filter,
+		bson.E{Key: "status", Value: records.StatusAnchored},
+		bson.E{Key: "id", Value: bson.D{{Key: "$gt", Value: f.After}}})
+	cur, err := s.records.Find(ctx, filter,
 		options.Find().
+			SetProjection(metadataOnly).
 			SetSort(bson.D{{Key: "id", Value: 1}, {Key: "version", Value: -1}}).
 			SetBatchSize(int32(min(limit+1, 1000))))
 	if err != nil {

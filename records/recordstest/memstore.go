@@ -23,6 +23,7 @@ type MemStore struct {
 	consents    map[string]consent.Consent
 	checkpoints map[string]uint64
 	outbox      map[string]consent.OutboxEntry
+	notices     map[string]*records.Notice // by id
 	closed      bool
 	// Down, when set, makes every call fail with EUNAVAILABLE.
 	Down bool
@@ -42,11 +43,18 @@ func NewMemStore() *MemStore {
 	return &MemStore{
 		recs: map[string]*records.Record{}, aliases: map[string]string{},
 		consents: map[string]consent.Consent{}, checkpoints: map[string]uint64{},
-		outbox: map[string]consent.OutboxEntry{}, Now: time.Now,
+		outbox: map[string]consent.OutboxEntry{}, notices: map[string]*records.Notice{}, Now: time.Now,
 	}
 }
 
 func key(id string, v int) string { return fmt.Sprintf("%s/%010d", id, v) }
+
+// metadata returns a copy of r without its content: what Records lists.
+func metadata(r *records.Record) *records.Record {
+	c := *r
+	c.Ciphertext, c.WrappedDEK, c.Salt = nil, nil, nil
+	return &c
+}
 
 func clone(r *records.Record) *records.Record {
 	c := *r
@@ -72,6 +80,19 @@ func (m *MemStore) Tamper(id string, fn func(r *records.Record)) {
 			return
 		}
 	}
+}
+
+// IDs returns the id of every record stored, any version or status,
+// sorted, each once.
+func (m *MemStore) IDs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]string, 0, len(m.recs))
+	for _, r := range m.recs {
+		ids = append(ids, r.ID)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // CreateRecord implements records.Store.
@@ -137,7 +158,8 @@ func (m *MemStore) Record(_ context.Context, id string) (*records.Record, error)
 	return clone(best), nil
 }
 
-// Records implements records.Store.
+// Records implements records.Store: metadata only, as the real stores
+// list.
 func (m *MemStore) Records(_ context.Context, f records.RecordFilter) ([]*records.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -153,7 +175,8 @@ func (m *MemStore) Records(_ context.Context, f records.RecordFilter) ([]*record
 	}
 	latest := map[string]*records.Record{}
 	for _, r := range m.recs {
-		if r.PatientRef != f.PatientRef || r.Status != records.StatusAnchored || r.ID <= f.After {
+		if r.PatientRef != f.PatientRef || r.Status != records.StatusAnchored || r.ID <= f.After ||
+			f.Org != "" && r.Org != f.Org {
 			continue
 		}
 		if cur, ok := latest[r.ID]; !ok || r.Version > cur.Version {
@@ -162,7 +185,7 @@ func (m *MemStore) Records(_ context.Context, f records.RecordFilter) ([]*record
 	}
 	out := make([]*records.Record, 0, len(latest))
 	for _, r := range latest {
-		out = append(out, clone(r))
+		out = append(out, metadata(r))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	if len(out) > limit {

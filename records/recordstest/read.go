@@ -72,7 +72,36 @@ var recordsTests = []test{
 		got := mustRecords(t, s, records.RecordFilter{PatientRef: ref})
 		wantKeys(t, got, "a1@1", "a3@1")
 		if len(got) == 2 {
-			wantRecord(t, got[1], anchored(newRecord("a3", 1, ref), anchorTx("a3", 1), 1))
+			wantRecord(t, got[1], metadata(anchored(newRecord("a3", 1, ref), anchorTx("a3", 1), 1)))
+		}
+	}},
+	{"OK_MetadataOnly", func(t *testing.T, s records.Store) {
+		ref := patientRef("p-7")
+		r := anchored(newRecord("r1", 1, ref), "tx-1", 3)
+		r.Ciphertext = make([]byte, 1<<16)
+		mustCreate(t, s, r)
+		got := mustRecords(t, s, records.RecordFilter{PatientRef: ref})
+		wantKeys(t, got, "r1@1")
+		if len(got) == 1 {
+			wantRecord(t, got[0], metadata(r))
+			if len(got[0].Ciphertext)+len(got[0].WrappedDEK)+len(got[0].Salt) != 0 {
+				t.Errorf("listed record carries content: %d bytes of ciphertext, %d of DEK, %d of salt",
+					len(got[0].Ciphertext), len(got[0].WrappedDEK), len(got[0].Salt))
+			}
+		}
+		wantRecord(t, mustRecord(t, s, "r1"), r) // Record still has everything
+	}},
+	{"OK_ShowsTheLatestAnchor", func(t *testing.T, s records.Store) {
+		ref := patientRef("p-7")
+		mustCreate(t, s, newRecord("r1", 1, ref))
+		f := records.RecordFilter{PatientRef: ref}
+		for _, tx := range []string{"tx-1", "tx-2"} {
+			if err := s.MarkAnchored(t.Context(), "r1", 1, tx, 5); err != nil {
+				t.Fatalf("MarkAnchored(%s): %v", tx, err)
+			}
+			if got := mustRecords(t, s, f); len(got) != 1 || got[0].AnchorTx != tx || got[0].Status != records.StatusAnchored {
+				t.Errorf("after anchoring in %s, Records = %v", tx, keysAndTx(got))
+			}
 		}
 	}},
 	{"OK_OrderedByID", func(t *testing.T, s records.Store) {
@@ -147,6 +176,83 @@ var recordsTests = []test{
 	}},
 	{"ErrInvalid_NegativeLimit", func(t *testing.T, s records.Store) {
 		_, err := s.Records(t.Context(), records.RecordFilter{PatientRef: patientRef("p-7"), Limit: -1})
+		wantCode(t, err, consent.EINVALID)
+	}},
+}
+
+// orgTests hold Records with an Org filter: the author organization's
+// records of the patient only, per id its highest anchored version.
+var orgTests = []test{
+	{"OK_OnlyThatOrgsRecordsOfThatPatient", func(t *testing.T, s records.Store) {
+		ref, other := patientRef("p-7"), patientRef("p-8")
+		orgs := []string{"hospital-a", "hospital-b", "hospital-a2", "hospital", "hospital-a"}
+		for i := range 10 {
+			r := anchored(newRecord(fmt.Sprintf("r%d", i), 1, ref), "tx", 1)
+			r.Org = orgs[i%len(orgs)]
+			mustCreate(t, s, r)
+		}
+		for _, r := range []*records.Record{newRecord("o1", 1, other), newRecord("o2", 1, ref+"A")} {
+			mustCreate(t, s, anchored(r, "tx", 1)) // hospital-a, other patients
+		}
+		got := mustRecords(t, s, records.RecordFilter{PatientRef: ref, Org: "hospital-a"})
+		wantKeys(t, got, "r0@1", "r4@1", "r5@1", "r9@1")
+		for _, r := range got {
+			if r.Org != "hospital-a" || len(r.Ciphertext) != 0 {
+				t.Errorf("record %s of org %s with %d bytes of ciphertext listed", r.ID, r.Org, len(r.Ciphertext))
+			}
+		}
+		wantKeys(t, mustRecords(t, s, records.RecordFilter{PatientRef: ref, Org: "hospital"}), "r3@1", "r8@1")
+		wantKeys(t, mustRecords(t, s, records.RecordFilter{PatientRef: ref, Org: "nobody"}))
+		wantKeys(t, mustRecords(t, s, records.RecordFilter{PatientRef: patientRef("p-9"), Org: "hospital-a"}))
+	}},
+	{"OK_PagesWithAfterAndLimit", func(t *testing.T, s records.Store) {
+		ref := patientRef("p-7")
+		for i := range 12 {
+			r := anchored(newRecord(fmt.Sprintf("r%02d", i), 1, ref), "tx", 1)
+			r.Org = []string{"hospital-a", "hospital-b"}[i%2]
+			mustCreate(t, s, r)
+		}
+		pages := []struct {
+			after string
+			want  []string
+		}{
+			{"", []string{"r00@1", "r02@1", "r04@1"}},
+			{"r04", []string{"r06@1", "r08@1", "r10@1"}},
+			{"r10", nil},
+			{"r03", []string{"r04@1", "r06@1", "r08@1"}}, // After may be another org's
+		}
+		for _, p := range pages {
+			f := records.RecordFilter{PatientRef: ref, Org: "hospital-a", After: p.after, Limit: 3}
+			wantKeys(t, mustRecords(t, s, f), p.want...)
+		}
+	}},
+	{"OK_HighestAnchoredVersionOfThatOrg", func(t *testing.T, s records.Store) {
+		ref := patientRef("p-7")
+		v1, v2, v3 := newRecord("r1", 1, ref), newRecord("r1", 2, ref), newRecord("r1", 3, ref)
+		v2.Org = "hospital-b"
+		mustCreate(t, s, v1, v2, v3)
+		mustAnchor(t, s, "r1", 1)
+		mustAnchor(t, s, "r1", 2)
+		all := records.RecordFilter{PatientRef: ref}
+		a, b := records.RecordFilter{PatientRef: ref, Org: "hospital-a"}, records.RecordFilter{PatientRef: ref, Org: "hospital-b"}
+		wantKeys(t, mustRecords(t, s, all), "r1@2")
+		wantKeys(t, mustRecords(t, s, a), "r1@1")
+		wantKeys(t, mustRecords(t, s, b), "r1@2")
+		mustAnchor(t, s, "r1", 3)
+		wantKeys(t, mustRecords(t, s, all), "r1@3")
+		wantKeys(t, mustRecords(t, s, a), "r1@3")
+		wantKeys(t, mustRecords(t, s, b), "r1@2")
+		for _, v := range []int{3, 2} {
+			if err := s.DeleteRecord(t.Context(), "r1", v); err != nil {
+				t.Fatalf("DeleteRecord(r1 v%d): %v", v, err)
+			}
+		}
+		wantKeys(t, mustRecords(t, s, all), "r1@1")
+		wantKeys(t, mustRecords(t, s, a), "r1@1")
+		wantKeys(t, mustRecords(t, s, b))
+	}},
+	{"ErrInvalid_NoPatient", func(t *testing.T, s records.Store) {
+		_, err := s.Records(t.Context(), records.RecordFilter{Org: "hospital-a"})
 		wantCode(t, err, consent.EINVALID)
 	}},
 }

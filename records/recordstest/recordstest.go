@@ -30,8 +30,11 @@ import (
 // record with an empty id or a version below 1, a filter without a patient
 // or with a negative limit, an alias with an empty ref or id; ECONFLICT when
 // a ref is saved as the alias of another id; Records lists, per id, the
-// highest anchored version of that patient; PendingRecords may come in any
-// order; every error carries a *consent.Error with a message.
+// highest anchored version of that patient (of that author organization
+// when the filter names one), metadata only (empty Ciphertext, WrappedDEK
+// and Salt); PendingRecords may come in any order; the first save of a notice
+// id wins, a later one changes nothing; every error carries a
+// *consent.Error with a message.
 func Run(t *testing.T, open func(t *testing.T) records.Store) {
 	groups := []struct {
 		name  string
@@ -42,8 +45,10 @@ func Run(t *testing.T, open func(t *testing.T) records.Store) {
 		{"MarkAnchored", markAnchoredTests},
 		{"DeleteRecord", deleteTests},
 		{"Records", recordsTests},
+		{"RecordsOfOrg", orgTests},
 		{"PendingRecords", pendingTests},
 		{"Aliases", aliasTests},
+		{"Notices", noticeTests},
 		{"Ping", pingTests},
 	}
 	for _, g := range groups {
@@ -101,6 +106,15 @@ func newRecord(id string, version int, ref string) *records.Record {
 		Hash:        "hash-" + id,
 		Size:        1234 + version,
 	}
+}
+
+// keysAndTx describes records as id@version:anchorTx, for messages.
+func keysAndTx(rs []*records.Record) []string {
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, fmt.Sprintf("%s@%d:%s", r.ID, r.Version, r.AnchorTx))
+	}
+	return out
 }
 
 // anchored returns a copy of r as MarkAnchored leaves it.
