@@ -117,6 +117,31 @@ func TestAuditorReadsAreLogged(t *testing.T) {
 	}
 }
 
+// TestListingsAreLogged: a provider listing a patient's records leaves
+// one entry per listing in her log — also one that finds nothing it may
+// see, since looking her up is itself worth knowing; the patient's own
+// listing and that of a caller who may see nothing at all (an insurer
+// without consent: no store read) leave none.
+func TestListingsAreLogged(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.upload(t)
+	for _, sub := range []policy.Subject{e.author, e.pat, e.other, e.ins} {
+		if _, err := e.svc.List(ctx, sub, "p-1", "", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lists []string
+	for _, en := range e.events(t) {
+		if en.Action == policy.ActionList {
+			lists = append(lists, en.Org)
+		}
+	}
+	if strings.Join(lists, ",") != "hosp-a,hosp-b" {
+		t.Fatalf("list events by %v, want hosp-a and hosp-b", lists)
+	}
+}
+
 // TestGrantChecks: a consent names only the patient's own records, and
 // runs for a bounded time.
 func TestGrantChecks(t *testing.T) {

@@ -61,6 +61,15 @@ func (s *Service) List(ctx context.Context, sub policy.Subject, patient, after s
 	if scope.none {
 		return page, nil
 	}
+	// Who listed whose records is in the patient's log (once per listing,
+	// on its first page; the patient's own listings are no one else's
+	// business, and a caller who may see nothing learns nothing).
+	if sub.PatientRef != ref && after == "" {
+		d := policy.Decision{Allow: true, Reasons: []string{"listed the metadata of the records it may see"}, PolicyDigest: s.Authz.Digest()}
+		if err := s.logEvent(ctx, sub, policy.ActionList, ref, d, nil); err != nil {
+			return nil, err
+		}
+	}
 	// One record more than the page, so a listing where the caller sees
 	// everything knows in one read whether a next page exists.
 	f := RecordFilter{PatientRef: ref, Org: scope.org, After: after, Limit: limit + 1}
