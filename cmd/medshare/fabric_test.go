@@ -6,11 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/medshare/medshare/consent"
 	"github.com/medshare/medshare/integrations/fabric/network"
 	"github.com/medshare/medshare/integrations/mongo/mongotest"
 )
@@ -90,10 +90,18 @@ func TestJourneysFabric(t *testing.T) {
 	if err := json.Unmarshal(env.PeerQuery(t, "insurer", "GetConsent", `{"id":"`+j.consentB+`"}`), &c); err != nil || c.Status != "revoked" {
 		t.Fatalf("peer sees consent %s as %q (%v)", j.consentB, c.Status, err)
 	}
+	// The peers hold each entry sealed: nothing but its id, time and
+	// pairwise reference in clear; the node's pepper opens it to what the
+	// node logged.
 	for _, e := range entries[:min(len(entries), 10)] {
 		out := env.PeerQuery(t, "hospital", "GetAccess", `{"id":"`+e.ID+`"}`)
-		if !strings.Contains(string(out), e.ID) || !strings.Contains(string(out), `"decision":"`+e.Decision+`"`) {
-			t.Fatalf("peer copy of access entry %s: %s", e.ID, out)
+		var onPeer consent.AccessEntry
+		if err := json.Unmarshal(out, &onPeer); err != nil || onPeer.ID != e.ID || onPeer.Sealed == "" || onPeer.Decision != "" || onPeer.Org != "" {
+			t.Fatalf("peer copy of access entry %s is not sealed: %s (%v)", e.ID, out, err)
+		}
+		opened, err := m.Service.Refs.OpenEntry(onPeer)
+		if err != nil || opened.Decision != e.Decision {
+			t.Fatalf("peer copy of access entry %s opens to %+v (%v), want decision %s", e.ID, opened, err, e.Decision)
 		}
 	}
 }

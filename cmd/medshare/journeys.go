@@ -178,7 +178,7 @@ func (j *journeys) setup(ctx context.Context) error {
 func (j *journeys) grantAndFetch(ctx context.Context) error {
 	path := "/v1/records/" + j.procID
 	j.say("Dr Bo at hospital-b asks for the procedure record for treatment: no consent yet.")
-	j.say("  (to anyone but the patient and auditors a denial looks like an unknown record)")
+	j.detail("(to anyone but the patient and auditors a denial looks like an unknown record)")
 	r, err := j.expect(ctx, 404, "GET", path, drBo, nil, treat...)
 	if err != nil {
 		return err
