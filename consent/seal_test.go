@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/medshare/medshare/consent"
+	"github.com/medshare/medshare/consent/consenttest"
 )
 
 func mustPseudonymizer(tb testing.TB, b byte) *consent.Pseudonymizer {
@@ -124,3 +125,30 @@ func TestListAccessMergesReferences(t *testing.T) {
 
 // minutes is i minutes, as a duration.
 func minutes(i int) time.Duration { return time.Duration(i) * time.Minute }
+
+// TestForeignEntriesStayUnreadable: an entry sealed under another pepper
+// (another deployment on the same channel) does not break a listing: it
+// comes back in its ledger form, for the caller to show as unreadable;
+// read on its own it is EINTEGRITY.
+func TestForeignEntriesStayUnreadable(t *testing.T) {
+	ctx := t.Context()
+	l := consenttest.NewMemLedger()
+	ours := consent.NewSealedService(l, mustPseudonymizer(t, 1))
+	theirs := consent.NewSealedService(l, mustPseudonymizer(t, 2))
+	if _, _, err := theirs.LogAccess(ctx, entry("e-theirs", tNow)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ours.LogAccess(ctx, entry("e-ours", tNow.Add(time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ours.AccessLog(ctx, consent.AccessFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Entries) != 2 || p.Entries[0].Sealed == "" || p.Entries[1].Sealed != "" || p.Entries[1].Decision != consent.DecisionAllow {
+		t.Fatalf("listing %+v", p.Entries)
+	}
+	if _, err := ours.Access(ctx, "e-theirs"); consent.ErrorCode(err) != consent.EINTEGRITY {
+		t.Fatalf("reading a foreign entry: %v", err)
+	}
+}

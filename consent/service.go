@@ -171,8 +171,12 @@ func (s *Service) AccessLog(ctx context.Context, f AccessFilter) (*AccessPage, e
 	if err != nil {
 		return nil, err
 	}
+	// An entry this node cannot open — sealed under another pepper (another
+	// deployment sharing the channel) or damaged — stays in its ledger
+	// form (Sealed set) rather than hide the rest of the page: the caller
+	// shows it as unreadable.
 	for i := range p.Entries {
-		if err := s.open(&p.Entries[i]); err != nil {
+		if err := s.open(&p.Entries[i]); err != nil && ErrorCode(err) != EINTEGRITY {
 			return nil, err
 		}
 	}

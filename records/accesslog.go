@@ -35,6 +35,10 @@ type AccessView struct {
 	BreakGlassCode string `json:"breakGlassCode,omitempty"`
 	// ClaimItems are the elements a claim check cited and their answers.
 	ClaimItems []consent.ClaimItemLog `json:"claimItems,omitempty"`
+	// Unreadable marks an entry on the ledger that this node cannot open:
+	// sealed under another deployment's pepper, or damaged. Only its id and
+	// time are known.
+	Unreadable bool `json:"unreadable,omitempty"`
 	Ledger     struct {
 		Status string `json:"status"`
 		Tx     string `json:"tx,omitempty"`
@@ -113,7 +117,10 @@ func (s *Service) AccessLog(ctx context.Context, sub policy.Subject, patient, af
 			Actor: names[e.ActorRef], ActorRef: e.ActorRef, Role: e.Role, Org: e.Org, Purpose: e.Purpose,
 			Decision: e.Decision, Reasons: e.Reasons, BreakGlass: e.BreakGlass, ConsentID: e.ConsentID,
 			ConsentVersion: e.ConsentVersion, PolicyDigest: e.PolicyDigest,
-			BreakGlassCode: e.BreakGlassCode, ClaimItems: e.ClaimItems,
+			BreakGlassCode: e.BreakGlassCode, ClaimItems: e.ClaimItems, Unreadable: e.Sealed != "",
+		}
+		if v.Unreadable {
+			v.ActorRef, v.Reasons = "", []string{"sealed: this node cannot open this entry"}
 		}
 		if i >= len(page.Entries) {
 			v.Ledger.Status = consent.OutboxPending
