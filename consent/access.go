@@ -2,10 +2,8 @@ package consent
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
-	"time"
 )
 
 const (
@@ -144,21 +142,29 @@ func validateSealed(e *AccessEntry) error {
 	if err := checkRef("patientRef", e.PatientRef); err != nil {
 		return err
 	}
-	if len(e.Sealed) > maxSealed || strings.ContainsFunc(e.Sealed, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
-	}) {
+	if len(e.Sealed) > maxSealed || !base64URL(e.Sealed) {
 		return errf(EINVALID, "access entry %q: sealed must be base64url of at most %d characters", e.ID, maxSealed)
 	}
-	clear := *e
-	clear.ID, clear.Time, clear.PatientRef, clear.Sealed, clear.Reasons = "", time.Time{}, "", "", nil
-	clear.AnchoredAt, clear.Tx, clear.cursor = time.Time{}, "", ""
-	if len(e.Reasons) > 0 || !reflect.DeepEqual(clear, AccessEntry{}) {
+	if e.Action != "" || e.RecordID != "" || e.ActorRef != "" || e.Role != "" || e.Org != "" || e.Purpose != "" ||
+		e.Decision != "" || len(e.Reasons) > 0 || e.BreakGlass || e.ConsentID != "" || e.ConsentVersion != 0 ||
+		e.PolicyDigest != "" || e.BreakGlassCode != "" || e.NoteCommit != "" || len(e.ClaimItems) > 0 {
 		return errf(EINVALID, "access entry %q is sealed but carries fields in clear", e.ID)
 	}
 	if e.Reasons == nil {
 		e.Reasons = []string{}
 	}
 	return nil
+}
+
+// base64URL reports whether s holds only base64url characters.
+func base64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // putEntry writes a validated entry and its indexes.

@@ -7,6 +7,7 @@
 package consent
 
 import (
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -200,6 +201,7 @@ type ClaimItemLog struct {
 // node's key directory.
 type Pseudonymizer struct {
 	pepper []byte
+	seal   cipher.AEAD // access-entry seal, derived from the pepper; stateless, safe for concurrent use
 }
 
 // NewPseudonymizer returns a Pseudonymizer keyed by pepper (at least 32 bytes).
@@ -207,7 +209,12 @@ func NewPseudonymizer(pepper []byte) (*Pseudonymizer, error) {
 	if len(pepper) < 32 {
 		return nil, Errorf(EINVALID, "pseudonym pepper must be at least 32 bytes")
 	}
-	return &Pseudonymizer{pepper: slices.Clone(pepper)}, nil
+	p := &Pseudonymizer{pepper: slices.Clone(pepper)}
+	var err error
+	if p.seal, err = p.entryAEAD(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // PatientRef is the ledger pseudonym of patient id.

@@ -27,7 +27,7 @@ type EntrySealer interface {
 
 var _ EntrySealer = (*Pseudonymizer)(nil)
 
-// entryAEAD is AES-256-GCM under a key derived from the pepper, so only
+// entryAEAD returns AES-256-GCM under a key derived from the pepper, so only
 // those who hold the pepper — the data custodians — can read what the
 // ledger holds of an access entry.
 func (p *Pseudonymizer) entryAEAD() (cipher.AEAD, error) {
@@ -51,10 +51,7 @@ func (p *Pseudonymizer) SealEntry(e AccessEntry) (AccessEntry, error) {
 	if e.Sealed != "" {
 		return e, nil
 	}
-	a, err := p.entryAEAD()
-	if err != nil {
-		return AccessEntry{}, err
-	}
+	a := p.seal
 	inner := e
 	inner.Tx, inner.AnchoredAt = "", e.AnchoredAt
 	plain, err := json.Marshal(inner)
@@ -84,10 +81,7 @@ func (p *Pseudonymizer) OpenEntry(e AccessEntry) (AccessEntry, error) {
 	if e.Sealed == "" {
 		return e, nil
 	}
-	a, err := p.entryAEAD()
-	if err != nil {
-		return AccessEntry{}, err
-	}
+	a := p.seal
 	raw, err := base64.RawURLEncoding.DecodeString(e.Sealed)
 	if err != nil || len(raw) < a.NonceSize()+a.Overhead() {
 		return AccessEntry{}, Errorf(EINTEGRITY, "access entry %s: malformed seal", e.ID)

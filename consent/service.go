@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"encoding/json"
+	"time"
 )
 
 // Service is a typed client of the contract over any Ledger.
@@ -23,6 +24,15 @@ func NewService(l Ledger) *Service { return &Service{Ledger: l} }
 // ledger only in their sealed form.
 func NewSealedService(l Ledger, sealer EntrySealer) *Service {
 	return &Service{Ledger: l, Sealer: sealer}
+}
+
+// sealedWire is an access entry's ledger form as submitted: the fields a
+// sealed entry may carry, nothing else.
+type sealedWire struct {
+	ID         string    `json:"id"`
+	Time       time.Time `json:"time"`
+	PatientRef string    `json:"patientRef"`
+	Sealed     string    `json:"sealed"`
 }
 
 func (s *Service) seal(e AccessEntry) (AccessEntry, error) {
@@ -119,14 +129,19 @@ func (s *Service) LogAccess(ctx context.Context, e AccessEntry) (*AccessEntry, R
 // LogAccessBatch commits several entries, skipping ids already logged.
 func (s *Service) LogAccessBatch(ctx context.Context, entries []AccessEntry) (*BatchResult, Receipt, error) {
 	if s.Sealer != nil {
-		sealed := make([]AccessEntry, len(entries))
+		// The sealed form goes on the wire without the empty fields an
+		// AccessEntry would spell out: the batch is most of a block.
+		wire := make([]sealedWire, len(entries))
 		for i, e := range entries {
-			var err error
-			if sealed[i], err = s.seal(e); err != nil {
+			x, err := s.seal(e)
+			if err != nil {
 				return nil, Receipt{}, err
 			}
+			wire[i] = sealedWire{ID: x.ID, Time: x.Time, PatientRef: x.PatientRef, Sealed: x.Sealed}
 		}
-		entries = sealed
+		return submit[BatchResult](ctx, s.Ledger, OpLogAccessBatch, struct {
+			Entries []sealedWire `json:"entries"`
+		}{wire})
 	}
 	return submit[BatchResult](ctx, s.Ledger, OpLogAccessBatch, LogAccessBatchArgs{Entries: entries})
 }
