@@ -7,7 +7,7 @@ import (
 )
 
 // OutboxWorker anchors access entries from an Outbox on the ledger with
-// LogAccessBatch (DESIGN §5 on Fabric). Entries are durable in the outbox
+// LogAccessBatch (on Fabric; see docs/ARCHITECTURE.md). Entries are durable in the outbox
 // before any content leaves; the worker only moves them to the ledger. A
 // crash anywhere loses nothing: pending entries are picked up again, and a
 // retried batch anchors nothing twice because the contract skips ids it

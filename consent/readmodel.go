@@ -41,7 +41,7 @@ type OutboxEntry struct {
 }
 
 // Outbox holds access entries durably in the document store until a worker
-// anchors them on the ledger with LogAccessBatch (DESIGN §5, Fabric).
+// anchors them on the ledger with LogAccessBatch (Fabric; see docs/ARCHITECTURE.md).
 type Outbox interface {
 	// Enqueue makes e durable (journaled write) as pending. ECONFLICT for a
 	// duplicate entry id.

@@ -33,7 +33,7 @@ func listPackages(tb testing.TB) map[string]struct{ Imports, Deps []string } {
 	return pkgs
 }
 
-// TestDependencyRules keeps the one-way rule of DESIGN §2: domain packages
+// TestDependencyRules keeps the one-way rule of docs/ARCHITECTURE.md: domain packages
 // never depend on integrations, and each deprecated or swappable library is
 // imported by exactly one package, so replacing it touches one place.
 func TestDependencyRules(t *testing.T) {

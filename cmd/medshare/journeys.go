@@ -19,7 +19,7 @@ var demoData embed.FS
 // minter mints a token for sub with role and org.
 type minter func(sub, role, org string) (string, error)
 
-// journeys walks the three journeys of DESIGN §1 against a running node,
+// journeys walks the three journeys of docs/ARCHITECTURE.md against a running node,
 // with the denials around them, narrating each step to out. Any outcome
 // other than the expected one is an error.
 type journeys struct {

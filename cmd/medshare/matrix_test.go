@@ -12,8 +12,9 @@ import (
 )
 
 // The authorization matrix drives generated cases through the real HTTP
-// API and compares every outcome with oracle, a plain-Go reading of DESIGN
-// §6 written independently of the rego policies and the service code.
+// API and compares every outcome with oracle, a plain-Go reading of the
+// policy rules in docs/ARCHITECTURE.md written independently of the rego
+// policies and the service code.
 
 // mActor is a caller of the matrix.
 type mActor struct {
@@ -46,7 +47,7 @@ type oracleConsent struct {
 
 var restrictedCats = []string{"mental-health", "substance-use", "sexual-health", "genetic", "hiv"}
 
-// applies is DESIGN §6's consent match: grantee org (and subject), purpose,
+// applies is the consent match of docs/ARCHITECTURE.md: grantee org (and subject), purpose,
 // validity, and scope by record id, named category, or the wildcard for
 // categories that are not restricted.
 func (c oracleConsent) applies(a mActor, recID, cat, purpose string) bool {
@@ -111,7 +112,7 @@ func oracleList(a mActor, owner, author string, recs [][2]string, cs []oracleCon
 			continue
 		}
 		for _, c := range cs {
-			// Insurers act only under payment consents (DESIGN §6).
+			// Insurers act only under payment consents (docs/ARCHITECTURE.md).
 			if slices.ContainsFunc(c.purposes, func(p string) bool {
 				return (a.role != "insurer" || p == "HPAYMT") && c.applies(a, r[0], r[1], p)
 			}) {

@@ -17,7 +17,7 @@
 // TxBlock answers from those receipts, else asks the peers (qscc
 // GetBlockByTxID through the ledger client).
 //
-// Open applies FABRIC.md's client fixes in code, whatever the profile says
+// Open applies the client fixes of docs/FABRIC.md in code, whatever the profile says
 // (see patchProfile): the orderers are listed under the channel; discovery
 // asks one peer at a time with retries and peer dials time out after 3 s;
 // and Submit and Evaluate retry transient failures themselves

@@ -13,7 +13,7 @@ import (
 const sdkLogLevel = "WARNING"
 
 // peerConnectTimeout bounds a peer dial. The SDK's default (longer) turns
-// the connection-cache race of FABRIC.md into 5–22 s stalls.
+// the connection-cache race of docs/FABRIC.md into 5–22 s stalls.
 const peerConnectTimeout = "3s"
 
 // unusedCryptoPath is the placeholder cryptoPath of organizations whose
@@ -35,7 +35,7 @@ type profileInfo struct {
 	mspID string // its MSP id ("" if the profile names none)
 }
 
-// patchProfile applies FABRIC.md's client fixes to a connection profile
+// patchProfile applies the client fixes of docs/FABRIC.md to a connection profile
 // (YAML or JSON), in memory, so they hold whatever the file says:
 //
 //   - channels.<ch>.orderers lists the profile's orderers when it is empty:

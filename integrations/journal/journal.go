@@ -7,7 +7,7 @@
 // own: one bbolt transaction, two fsyncs (pages, then meta page) plus
 // signing, per read. The journal needs one fsync, shared by every entry
 // that arrives while the previous one runs, and keeps the ledger work off
-// the read path, exactly as the Fabric outbox does (DESIGN §5).
+// the read path, exactly as the Fabric outbox does (docs/ARCHITECTURE.md).
 //
 // # File format
 //

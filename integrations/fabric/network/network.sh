@@ -2,7 +2,7 @@
 # network.sh runs medshare's local Hyperledger Fabric 2.5 network natively (no
 # docker): one etcdraft orderer, peers for HospitalMSP and InsurerMSP, channel
 # "medshare", and the medshare chaincode as a service. See
-# /work/shared/FABRIC.md for the recipe and its gotchas.
+# docs/FABRIC.md for the recipe and its gotchas.
 #
 # Usage: network.sh COMMAND
 #   up [--lease PID]   reuse a healthy network, restart stopped processes of a
@@ -265,7 +265,7 @@ peer_cli() {
 }
 
 # ---------------------------------------------------------------------------
-# Readiness gates (FABRIC.md step 8).
+# Readiness gates (docs/FABRIC.md, step 7).
 
 healthz() { curl -fsS --max-time 2 "http://$1/healthz" >/dev/null; }
 
