@@ -1,3 +1,5 @@
+//go:build fabric
+
 package network
 
 import (
