@@ -26,79 +26,34 @@ var errCorrupt = errors.New("corrupt record encoding")
 // order; strings and byte slices length-prefixed (uvarint), byte slices
 // with length+1 so nil survives; ints as varints; CreatedAt in
 // time.MarshalBinary form.
-func encodeRecord(r *records.Record) ([]byte, error) {
-	at, err := r.CreatedAt.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("encode createdAt: %w", err)
-	}
-	e := encoder{b: make([]byte, 0, 128+len(r.Ciphertext)+len(r.WrappedDEK)+len(r.Salt))}
-	e.b = append(e.b, recordCodec)
-	e.string(r.ID)
-	e.int(int64(r.Version))
-	e.string(r.Patient)
-	e.string(r.PatientRef)
-	e.string(r.Category)
-	e.string(r.ContentType)
-	e.string(r.Org)
-	e.string(r.AuthorRef)
-	e.bytes(at)
-	e.string(r.Status)
-	e.bytes(r.Ciphertext)
-	e.bytes(r.WrappedDEK)
-	e.int(int64(r.KEKVersion))
-	e.bytes(r.Salt)
-	e.string(r.Hash)
-	e.int(int64(r.Size))
-	e.string(r.AnchorTx)
-	e.b = binary.AppendUvarint(e.b, r.AnchorBlock)
-	return e.b, nil
-}
+func encodeRecord(r *records.Record) ([]byte, error) { return encode(r, recordCodec) }
 
 // decodeRecord parses what encodeRecord wrote. The result shares no memory
 // with b, which bbolt only lends for the life of a transaction.
-func decodeRecord(b []byte) (*records.Record, error) {
-	if len(b) == 0 || b[0] != recordCodec {
-		return nil, errCorrupt
-	}
-	d := decoder{b: b[1:]}
-	r := &records.Record{}
-	r.ID = d.string()
-	r.Version = d.int()
-	r.Patient = d.string()
-	r.PatientRef = d.string()
-	r.Category = d.string()
-	r.ContentType = d.string()
-	r.Org = d.string()
-	r.AuthorRef = d.string()
-	at := d.bytes()
-	r.Status = d.string()
-	r.Ciphertext = d.bytes()
-	r.WrappedDEK = d.bytes()
-	r.KEKVersion = d.int()
-	r.Salt = d.bytes()
-	r.Hash = d.string()
-	r.Size = d.int()
-	r.AnchorTx = d.string()
-	r.AnchorBlock = d.uvarint()
-	if d.err != nil || len(d.b) != 0 {
-		return nil, errCorrupt
-	}
-	if err := r.CreatedAt.UnmarshalBinary(at); err != nil {
-		return nil, errCorrupt
-	}
-	return r, nil
-}
+func decodeRecord(b []byte) (*records.Record, error) { return decode(b, recordCodec) }
 
 // encodeMeta returns r's metadata as: codec byte, then every field of
 // Record but Ciphertext, WrappedDEK and Salt, in declaration order and
 // encoded as encodeRecord encodes them.
-func encodeMeta(r *records.Record) ([]byte, error) {
+func encodeMeta(r *records.Record) ([]byte, error) { return encode(r, metaCodec) }
+
+// decodeMeta parses what encodeMeta wrote into a record whose Ciphertext,
+// WrappedDEK and Salt are nil. The result shares no memory with b.
+func decodeMeta(b []byte) (*records.Record, error) { return decode(b, metaCodec) }
+
+// encode writes r under codec: recordCodec with its content, metaCodec
+// without.
+func encode(r *records.Record, codec byte) ([]byte, error) {
 	at, err := r.CreatedAt.MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("encode createdAt: %w", err)
 	}
+	content := codec == recordCodec
 	e := encoder{b: make([]byte, 0, 192)}
-	e.b = append(e.b, metaCodec)
+	if content {
+		e.b = make([]byte, 0, 128+len(r.Ciphertext)+len(r.WrappedDEK)+len(r.Salt))
+	}
+	e.b = append(e.b, codec)
 	e.string(r.ID)
 	e.int(int64(r.Version))
 	e.string(r.Patient)
@@ -109,7 +64,14 @@ func encodeMeta(r *records.Record) ([]byte, error) {
 	e.string(r.AuthorRef)
 	e.bytes(at)
 	e.string(r.Status)
+	if content {
+		e.bytes(r.Ciphertext)
+		e.bytes(r.WrappedDEK)
+	}
 	e.int(int64(r.KEKVersion))
+	if content {
+		e.bytes(r.Salt)
+	}
 	e.string(r.Hash)
 	e.int(int64(r.Size))
 	e.string(r.AnchorTx)
@@ -117,12 +79,12 @@ func encodeMeta(r *records.Record) ([]byte, error) {
 	return e.b, nil
 }
 
-// decodeMeta parses what encodeMeta wrote into a record whose Ciphertext,
-// WrappedDEK and Salt are nil. The result shares no memory with b.
-func decodeMeta(b []byte) (*records.Record, error) {
-	if len(b) == 0 || b[0] != metaCodec {
+// decode parses what encode wrote under codec.
+func decode(b []byte, codec byte) (*records.Record, error) {
+	if len(b) == 0 || b[0] != codec {
 		return nil, errCorrupt
 	}
+	content := codec == recordCodec
 	d := decoder{b: b[1:]}
 	r := &records.Record{}
 	r.ID = d.string()
@@ -135,7 +97,14 @@ func decodeMeta(b []byte) (*records.Record, error) {
 	r.AuthorRef = d.string()
 	at := d.bytes()
 	r.Status = d.string()
+	if content {
+		r.Ciphertext = d.bytes()
+		r.WrappedDEK = d.bytes()
+	}
 	r.KEKVersion = d.int()
+	if content {
+		r.Salt = d.bytes()
+	}
 	r.Hash = d.string()
 	r.Size = d.int()
 	r.AnchorTx = d.string()
