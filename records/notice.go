@@ -51,6 +51,20 @@ type NoticeFilter struct {
 	Limit      int
 }
 
+// PageLimit validates f and returns its effective limit: EINVALID without
+// a patient or with a negative limit.
+func (f NoticeFilter) PageLimit() (int, error) {
+	switch {
+	case f.PatientRef == "":
+		return 0, consent.Errorf(consent.EINVALID, "notice filter needs a patient")
+	case f.Limit < 0:
+		return 0, consent.Errorf(consent.EINVALID, "notice filter limit %d is negative", f.Limit)
+	case f.Limit == 0:
+		return DefaultPageLimit, nil
+	}
+	return f.Limit, nil
+}
+
 // NoticeStore keeps patients' notices. Every Store implements it.
 type NoticeStore interface {
 	// SaveNotice stores n. Saving the same id again is not an error

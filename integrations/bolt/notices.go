@@ -44,18 +44,12 @@ func (s *RecordStore) SaveNotice(ctx context.Context, n *records.Notice) error {
 // whose keys start with the patient. EINVALID without a patient or with a
 // negative limit.
 func (s *RecordStore) Notices(ctx context.Context, f records.NoticeFilter) ([]*records.Notice, error) {
-	switch {
-	case f.PatientRef == "":
-		return nil, consent.Errorf(consent.EINVALID, "notice filter needs a patient")
-	case f.Limit < 0:
-		return nil, consent.Errorf(consent.EINVALID, "notice filter limit %d is negative", f.Limit)
-	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = records.DefaultPageLimit
+	limit, err := f.PageLimit()
+	if err != nil {
+		return nil, err
 	}
 	ns := []*records.Notice{}
-	err := s.db.view(ctx, "list notices", func(tx *bbolt.Tx) error {
+	err = s.db.view(ctx, "list notices", func(tx *bbolt.Tx) error {
 		prefix := []byte(f.PatientRef + "/")
 		c := tx.Bucket(bucketNotices).Cursor()
 		for k, v := c.Seek(noticeKey(f.PatientRef, f.After)); k != nil && bytes.HasPrefix(k, prefix) && len(ns) < limit; k, v = c.Next() {

@@ -38,15 +38,9 @@ func (s *RecordStore) SaveNotice(ctx context.Context, n *records.Notice) error {
 // Notices implements records.NoticeStore. EINVALID without a patient or
 // with a negative limit.
 func (s *RecordStore) Notices(ctx context.Context, f records.NoticeFilter) ([]*records.Notice, error) {
-	switch {
-	case f.PatientRef == "":
-		return nil, consent.Errorf(consent.EINVALID, "notice filter needs a patient")
-	case f.Limit < 0:
-		return nil, consent.Errorf(consent.EINVALID, "notice filter limit %d is negative", f.Limit)
-	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = records.DefaultPageLimit
+	limit, err := f.PageLimit()
+	if err != nil {
+		return nil, err
 	}
 	cur, err := s.notices.Find(ctx,
 		bson.D{{Key: "patientRef", Value: f.PatientRef}, {Key: "id", Value: bson.D{{Key: "$gt", Value: f.After}}}},

@@ -34,12 +34,9 @@ func (m *MemStore) Notices(_ context.Context, f records.NoticeFilter) ([]*record
 	if err := m.check(); err != nil {
 		return nil, err
 	}
-	if f.PatientRef == "" || f.Limit < 0 {
-		return nil, consent.Errorf(consent.EINVALID, "notice filter needs a patient and a non-negative limit")
-	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = records.DefaultPageLimit
+	limit, err := f.PageLimit()
+	if err != nil {
+		return nil, err
 	}
 	out := []*records.Notice{}
 	for _, n := range m.notices {
