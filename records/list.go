@@ -61,22 +61,33 @@ func (s *Service) List(ctx context.Context, sub policy.Subject, patient, after s
 	if scope.none {
 		return page, nil
 	}
+	// One record more than the page, so a listing where the caller sees
+	// everything knows in one read whether a next page exists.
+	f := RecordFilter{PatientRef: ref, Org: scope.org, After: after, Limit: limit + 1}
+	if err := s.fillPage(ctx, sub, scope, f, limit, page); err != nil {
+		return nil, err
+	}
 	// Who listed whose records is in the patient's log (once per listing,
-	// on its first page; the patient's own listings are no one else's
-	// business, and a caller who may see nothing learns nothing).
+	// on its first page, made durable before the answer; the patient's own
+	// listings are no one else's business, and a caller who may see nothing
+	// learns nothing). A listing that fails leaves no entry.
 	if sub.PatientRef != ref && after == "" {
 		d := policy.Decision{Allow: true, Reasons: []string{"listed the metadata of the records it may see"}, PolicyDigest: s.Authz.Digest()}
 		if err := s.logEvent(ctx, sub, policy.ActionList, ref, d, nil); err != nil {
 			return nil, err
 		}
 	}
-	// One record more than the page, so a listing where the caller sees
-	// everything knows in one read whether a next page exists.
-	f := RecordFilter{PatientRef: ref, Org: scope.org, After: after, Limit: limit + 1}
+	return page, nil
+}
+
+// fillPage reads store pages from f until page holds limit records sub may
+// list and one more is known to exist (then page.Next is set), or the
+// store has no more.
+func (s *Service) fillPage(ctx context.Context, sub policy.Subject, scope listScope, f RecordFilter, limit int, page *RecordPage) error {
 	for {
 		recs, err := s.Store.Records(ctx, f)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, r := range recs {
 			if !s.mayList(ctx, sub, scope.consents, r) {
@@ -84,12 +95,12 @@ func (s *Service) List(ctx context.Context, sub policy.Subject, patient, after s
 			}
 			if len(page.Records) == limit {
 				page.Next = page.Records[limit-1].ID
-				return page, nil
+				return nil
 			}
 			page.Records = append(page.Records, r)
 		}
 		if len(recs) < f.Limit {
-			return page, nil // the store has no more
+			return nil // the store has no more
 		}
 		f.After = recs[len(recs)-1].ID
 	}
