@@ -24,18 +24,19 @@ var whyMissed = map[string]string{
 		"nanoseconds, cached input terms, a lower-level evaluator), costs ~23 µs on a quiet machine and ~35 µs on " +
 		"a loaded one; the rest is the evaluator's own bookkeeping (unification, bindings, allocations). Going " +
 		"further needs a compiled policy target (OPA's Wasm or IR planner) or a decision cache.",
-	"3b": "The lookup reads the patient's consents from the 100k-consent ledger's bbolt mmap. The residency " +
-		"trimmer (integrations/bolt/residency, which holds target 8a) drops the process's mappings whenever its " +
-		"file-backed RSS passes 128 MiB, and this harness holds both ledgers in one process, so random lookups " +
-		"fault their pages back in (64 KiB of fault-around each) after every trim. With the trimmer off " +
-		"(localledger.Options.ResidencyBudget -1) the same comparison measured 1.08× on this machine. Reads by " +
-		"pread instead of mmap, or a trimmer that drops only cold pages, would keep both targets.",
-	"4a": "The residency trimmer again (see 3b): at 200k records random reads spread over files far larger than " +
-		"its 128 MiB budget, so it drops the mappings every interval and each fetch faults its pages back in " +
-		"(64 KiB of fault-around each). It is what holds target 8a: before it, this scenario measured 1.01× and " +
-		"the node's RSS 1.6 GiB, almost all reclaimable page cache. The pages are in the page cache either way " +
-		"(a cgroup is charged for them mapped or not), so the trimmer buys a smaller RSS figure at a large cost " +
-		"in throughput; reads by pread into pooled buffers instead of mmap would give both.",
+	"3b": "The lookup is a range of the patient's index in the ledger's state, read through bbolt's read-only " +
+		"mmap, then a read of each of the patient's five consents: at 100k consents the tree may be a level " +
+		"deeper and its pages are spread over a larger file, so more of them are touched for the first time " +
+		"(a page fault, 64 KiB of fault-around, served from the page cache) before the working set is mapped. " +
+		"This harness holds both ledgers in one process, so they share its caches and the machine's memory. A " +
+		"CPU profile of the 100k phase (perf record on the harness) shows whether the difference is the range, " +
+		"page faults or decoding.",
+	"4a": "At 200k records the store's file is many times larger than at 1k, and random fetches spread over it: " +
+		"each record's first read maps its pages in from the page cache through bbolt's mmap (a minor fault, " +
+		"64 KiB of fault-around), or from the disk when the page cache does not hold the file. Those pages count " +
+		"as the node's file-backed RSS (see 8a's row) but are page cache the kernel reclaims under pressure. A " +
+		"miss points at faults (perf stat -e page-faults,major-faults on the node) or at a tree seek grown with " +
+		"the file; reads by pread into pooled buffers instead of mmap would take faults out of the path.",
 	"4b": "Listing should read only a page of the patient's index.",
 	"5a": "A grant is a ledger block (one bbolt commit: two fdatasyncs, plus signing) and the consent's write to " +
 		"the read path, and the first read one journal fdatasync: three to four fsyncs and the CPU of two " +
@@ -50,9 +51,12 @@ var whyMissed = map[string]string{
 	"7c": "Batches of 500 entries cost ~0.5 s each (chaincode validation and indexing of every entry on each endorsing " +
 		"peer, on 2 shared cores); the outbox worker sends one batch at a time. Several batches in flight, or a " +
 		"cheaper per-entry contract path, would raise it.",
-	"8a": "Mostly file-backed pages of bbolt's mmap. The residency trimmer (integrations/bolt/residency) drops " +
-		"them from the process when file-backed RSS passes 128 MiB, checking every 250 ms; a read rate that maps " +
-		"pages back faster than that overshoots between checks.",
+	"8a": "The target counts anonymous memory only (RssAnon: Go heap, goroutine stacks, runtime): the node's " +
+		"file-backed RSS, printed beside it, is bbolt's mmap of the store and ledger files, page cache that the " +
+		"kernel reclaims under pressure and that a cgroup charges whether it is mapped or not. Anonymous memory " +
+		"that grows with the record count means something holds per-record state in the heap (an index, a cache " +
+		"or a listing kept whole): a heap profile of the node after the read load (an instrumented build) " +
+		"shows what.",
 	"8b": "Start-up should not scan the stores.",
 }
 

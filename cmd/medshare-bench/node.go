@@ -169,9 +169,14 @@ func (n *node) issuer() (*jwt.Issuer, error) {
 	return jwt.NewIssuer(key, devIssuer, audience)
 }
 
-// memory is a process's resident memory from /proc/<pid>/status, in KiB.
+// memory is a process's resident memory from /proc/<pid>/status, in KiB:
+// RSS (VmRSS) is the sum of Anon (RssAnon: heap, stacks, other private
+// memory), File (RssFile: file-backed pages mapped in, bbolt's mmap among
+// them; page cache the kernel reclaims) and Shmem (RssShmem: mapped tmpfs
+// or shared memory, nonzero when the data dir is on a tmpfs). HWM (VmHWM)
+// is the peak RSS.
 type memory struct {
-	RSS, HWM, Anon, File int64
+	RSS, HWM, Anon, File, Shmem int64
 }
 
 // mem reads the node's memory figures.
@@ -196,6 +201,8 @@ func (n *node) mem() (memory, error) {
 			m.Anon = kib
 		case "RssFile":
 			m.File = kib
+		case "RssShmem":
+			m.Shmem = kib
 		}
 	}
 	return m, nil

@@ -19,7 +19,6 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/medshare/medshare/consent"
-	"github.com/medshare/medshare/integrations/bolt/residency"
 	"github.com/medshare/medshare/records"
 )
 
@@ -107,14 +106,13 @@ var allBuckets = [][]byte{
 // share it.
 type db struct {
 	bolt *bbolt.DB
-	trim *residency.Trimmer // nil when disabled
 }
 
-// openDB opens or creates the file at path (0600, parent directories 0700),
-// creates missing buckets and starts the residency trimmer o asks for.
-// EUNAVAILABLE if another process holds the file; EINTEGRITY if the file has
-// another schema version; EINTERNAL for anything else.
-func openDB(path string, o Options) (*db, error) {
+// openDB opens or creates the file at path (0600, parent directories 0700)
+// and creates missing buckets. EUNAVAILABLE if another process holds the
+// file; EINTEGRITY if the file has another schema version; EINTERNAL for
+// anything else.
+func openDB(path string) (*db, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, consent.WrapError(consent.EINTERNAL, err, "create store directory")
 	}
@@ -130,11 +128,7 @@ func openDB(path string, o Options) (*db, error) {
 		b.Close()
 		return nil, fmt.Errorf("open store file %s: %w", filepath.Base(path), err)
 	}
-	d := &db{bolt: b}
-	if o.ResidencyBudget >= 0 {
-		d.trim = residency.Start(residency.Options{Budget: o.ResidencyBudget, Logger: o.Logger}, b)
-	}
-	return d, nil
+	return &db{bolt: b}, nil
 }
 
 // initBuckets creates missing buckets and checks the schema version.
@@ -217,12 +211,8 @@ func (d *db) ping(ctx context.Context) error {
 	return nil
 }
 
-// close stops the trimmer, then closes the file; closing twice is not an
-// error.
+// close closes the file; closing twice is not an error.
 func (d *db) close() error {
-	if d.trim != nil {
-		_ = d.trim.Close() // always nil
-	}
 	if err := d.bolt.Close(); err != nil {
 		return consent.WrapError(consent.EINTERNAL, err, "close store file")
 	}

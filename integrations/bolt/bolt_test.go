@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -114,46 +113,4 @@ func MustOpen(tb testing.TB, path string) *RecordStore {
 		}
 	})
 	return s
-}
-
-func TestOpenWith(t *testing.T) {
-	t.Run("OK_RecordsReadBackAfterTrim", func(t *testing.T) {
-		s, err := OpenWith(filepath.Join(t.TempDir(), "records.db"), Options{ResidencyBudget: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		ciphertext := bytes.Repeat([]byte{0xA5}, 4096)
-		for i := range 100 {
-			r := &records.Record{ID: fmt.Sprintf("r%03d", i), Version: 1, PatientRef: "p", Status: records.StatusPending, Ciphertext: ciphertext}
-			if err := s.CreateRecord(t.Context(), r); err != nil {
-				t.Fatalf("CreateRecord: %v", err)
-			}
-		}
-		if _, err := s.db.trim.Trim(t.Context()); err != nil {
-			t.Fatalf("Trim: %v", err)
-		}
-		for i := range 100 {
-			r, err := s.Record(t.Context(), fmt.Sprintf("r%03d", i))
-			if err != nil || !bytes.Equal(r.Ciphertext, ciphertext) {
-				t.Fatalf("Record r%03d after trim = %v; want the stored ciphertext", i, err)
-			}
-		}
-		if err := s.Close(); err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-		if err := s.Close(); err != nil {
-			t.Errorf("second Close: %v", err)
-		}
-	})
-	t.Run("OK_NegativeBudgetDisablesTrimming", func(t *testing.T) {
-		s, err := OpenWith(filepath.Join(t.TempDir(), "records.db"), Options{ResidencyBudget: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if s.db.trim != nil {
-			t.Error("trimmer started with a negative budget")
-		}
-	})
 }

@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -29,27 +28,12 @@ type RecordStore struct {
 
 var _ records.Store = (*RecordStore)(nil)
 
-// Options configure OpenWith. The zero value is Open's configuration.
-type Options struct {
-	// ResidencyBudget caps the process's mapped-file RSS, in bytes, above
-	// which the store drops its file's pages from memory (see package
-	// residency): bbolt maps the whole file, and random reads would
-	// otherwise leave most of it resident. 0: residency.DefaultBudget;
-	// negative: never trim.
-	ResidencyBudget int64
-	// Logger receives the trimmer's debug traces. Default discards.
-	Logger *slog.Logger
-}
-
 // Open opens the record store in the bbolt file at path, creating the file
 // (mode 0600) and its directory (0700) if needed. EUNAVAILABLE if another
 // process holds the file for longer than a couple of seconds; EINTEGRITY if
 // the file was written by an incompatible version; EINTERNAL otherwise.
-func Open(path string) (*RecordStore, error) { return OpenWith(path, Options{}) }
-
-// OpenWith is Open configured by o.
-func OpenWith(path string, o Options) (*RecordStore, error) {
-	d, err := openDB(path, o)
+func Open(path string) (*RecordStore, error) {
+	d, err := openDB(path)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +117,6 @@ func (s *RecordStore) Aliases(ctx context.Context, refs []string) (map[string]st
 // Ping implements records.Store: EUNAVAILABLE once the store is closed.
 func (s *RecordStore) Ping(ctx context.Context) error { return s.db.ping(ctx) }
 
-// Close stops the residency trimmer and closes the file. Closing twice is
-// not an error. EINTERNAL if the
+// Close closes the file. Closing twice is not an error. EINTERNAL if the
 // file cannot be closed cleanly.
 func (s *RecordStore) Close() error { return s.db.close() }

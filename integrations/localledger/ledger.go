@@ -28,7 +28,6 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/medshare/medshare/consent"
-	"github.com/medshare/medshare/integrations/bolt/residency"
 )
 
 // Defaults for zero Options fields.
@@ -65,10 +64,6 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives commit failures and debug traces. Default discards.
 	Logger *slog.Logger
-	// ResidencyBudget caps the process's mapped-file RSS, in bytes, above
-	// which the ledger drops its file's pages from memory (see package
-	// residency). 0: residency.DefaultBudget; negative: never trim.
-	ResidencyBudget int64
 }
 
 // Ledger is the embedded ledger. It is safe for concurrent use.
@@ -81,8 +76,6 @@ type Ledger struct {
 	maxDelay time.Duration
 	now      func() time.Time
 	log      *slog.Logger
-	budget   int64
-	trim     *residency.Trimmer // nil when disabled
 
 	queue   chan *request // unbuffered: a send succeeds only into a live committer
 	closing chan struct{} // closed by Close
@@ -129,9 +122,6 @@ func Open(ctx context.Context, o Options) (*Ledger, error) {
 		_ = l.db.Close()
 		return nil, err
 	}
-	if l.budget >= 0 {
-		l.trim = residency.Start(residency.Options{Budget: l.budget, Logger: l.log}, l.db)
-	}
 	go l.run()
 	l.log.Debug("ledger open", "path", o.Path, "height", l.Height())
 	return l, nil
@@ -147,7 +137,7 @@ func newLedger(o Options) (*Ledger, error) {
 	}
 	l := &Ledger{
 		path: o.Path, key: o.Key, nodeID: o.NodeID, maxBatch: o.MaxBatch, maxDelay: o.MaxDelay,
-		now: o.Now, log: o.Logger, budget: o.ResidencyBudget,
+		now: o.Now, log: o.Logger,
 		queue: make(chan *request), closing: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	if l.nodeID == "" {
@@ -331,17 +321,13 @@ func (l *Ledger) Ping(ctx context.Context) error {
 	}
 }
 
-// Close finishes the batch being committed, stops the committer and the
-// residency trimmer, closes every event channel and the file. Submits
-// waiting to be picked up get EUNAVAILABLE. Calling Close again returns the
-// first call's result.
+// Close finishes the batch being committed, stops the committer, closes
+// every event channel and the file. Submits waiting to be picked up get
+// EUNAVAILABLE. Calling Close again returns the first call's result.
 func (l *Ledger) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.closing)
 		<-l.stopped
-		if l.trim != nil {
-			_ = l.trim.Close() // always nil
-		}
 		l.subs.closeAll()
 		l.mu.Lock()
 		defer l.mu.Unlock()

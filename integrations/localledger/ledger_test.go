@@ -385,34 +385,3 @@ func TestClose(t *testing.T) {
 		}
 	})
 }
-
-func TestLedger_Residency(t *testing.T) {
-	t.Run("OK_StateReadsBackAfterTrim", func(t *testing.T) {
-		ctx := context.Background()
-		key := MustKey(t)
-		path := filepath.Join(t.TempDir(), "ledger.db")
-		l := MustOpen(t, Options{Path: path, Key: key, ResidencyBudget: 1})
-		svc := consent.NewService(l)
-		for i := range 20 {
-			MustRegister(t, svc, fmt.Sprintf("hospital-%d", i))
-		}
-		before := dumpState(t, l)
-		if _, err := l.trim.Trim(ctx); err != nil {
-			t.Fatalf("Trim: %v", err)
-		}
-		if diff := cmp.Diff(before, dumpState(t, l)); diff != "" {
-			t.Errorf("state after trim (-before +after):\n%s", diff)
-		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Verify(ctx, path, &key.PublicKey); err != nil {
-			t.Errorf("Verify after trim: %v", err)
-		}
-	})
-	t.Run("OK_NegativeBudgetDisablesTrimming", func(t *testing.T) {
-		if l := MustOpen(t, Options{ResidencyBudget: -1}); l.trim != nil {
-			t.Error("trimmer started with a negative budget")
-		}
-	})
-}
