@@ -57,7 +57,8 @@ func startNode(ctx context.Context, bin, data string, env []string) (*node, erro
 	// that no scenario meets them: a bench sends far more reads, denials
 	// and claims per actor than anyone should.
 	n.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "info",
-		"--break-glass-per-hour", "1000000000", "--refusals-per-hour", "1000000000", "--claim-attempts", "1000000000")
+		"--break-glass-per-hour", "1000000000", "--refusals-per-hour", "1000000000", "--claim-attempts", "1000000000",
+		"--max-conns-per-ip", "0") // the load generator is one IP with up to 256 connections
 	n.cmd.Env = append(cleanEnv(), env...)
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {

@@ -134,12 +134,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (m *Main, err er
 	} else if a+d > 0 {
 		logger.Info("recovered pending records", "anchored", a, "deleted", d)
 	}
-	m.HTTP = mshttp.New(mshttp.Config{
+	m.HTTP = mshttp.New(cfg.httpLimits(mshttp.Config{
 		Service: m.Service, Orgs: m.Consent, Authz: m.Engine, JWKS: jwks, Logger: logger,
 		Authenticate: authenticator(verify, newOrgCache(m.Consent, orgTTL(cfg)), refs),
 		Ready:        m.ready,
 		BodyLimit:    cfg.BodyLimitMB << 20,
-	})
+	}))
 	return m, nil
 }
 
@@ -181,7 +181,7 @@ func (m *Main) openStore(ctx context.Context) error {
 // dev issuer's in embedded mode, none with an external identity provider.
 func (m *Main) openAuth(ctx context.Context, keys keyPaths) (*jwt.Verifier, []*ecdsa.PublicKey, error) {
 	if m.Config.JWKSURL != "" {
-		v, err := jwt.NewVerifier(ctx, jwt.VerifierConfig{Issuer: m.Config.JWTIssuer, Audience: audience, JWKSURL: m.Config.JWKSURL, CacheSize: jwt.DefaultCacheSize})
+		v, err := jwt.NewVerifier(ctx, jwt.VerifierConfig{Issuer: m.Config.JWTIssuer, Audience: audience, JWKSURL: m.Config.JWKSURL, CacheSize: jwt.DefaultCacheSize, MaxLifetime: m.Config.TokenMaxLifetime})
 		if err != nil {
 			return nil, nil, fmt.Errorf("token verifier: %w", err)
 		}
@@ -194,7 +194,7 @@ func (m *Main) openAuth(ctx context.Context, keys keyPaths) (*jwt.Verifier, []*e
 	if m.Issuer, err = jwt.NewIssuer(key, devIssuer, audience); err != nil {
 		return nil, nil, err
 	}
-	v, err := jwt.NewVerifier(ctx, jwt.VerifierConfig{Issuer: devIssuer, Audience: audience, Keys: []*ecdsa.PublicKey{&key.PublicKey}, CacheSize: jwt.DefaultCacheSize})
+	v, err := jwt.NewVerifier(ctx, jwt.VerifierConfig{Issuer: devIssuer, Audience: audience, Keys: []*ecdsa.PublicKey{&key.PublicKey}, CacheSize: jwt.DefaultCacheSize, MaxLifetime: m.Config.TokenMaxLifetime})
 	if err != nil {
 		return nil, nil, fmt.Errorf("token verifier: %w", err)
 	}

@@ -107,6 +107,17 @@ func TestTokenAttacks(t *testing.T) {
 		{"oversized token (over the 8 KiB token limit)", forge(t, hdr, with("pad", strings.Repeat("x", 9000)), es256(key)), 401},
 		{"oversized header (over the 16 KiB header buffer)", forge(t, hdr, with("pad", strings.Repeat("x", 20000)), es256(key)), 431},
 		{"garbage", "not-a-token", 401},
+		{"a 100-year token", forge(t, hdr, with("exp", time.Unix(now, 0).AddDate(100, 0, 0).Unix()), es256(key)), 401},
+		{"a 25-hour token without iat", forge(t, hdr, map[string]any{"iss": devIssuer, "aud": audience, "sub": "dr-ash", "role": "provider", "org": "hospital-a", "exp": now + 25*3600}, es256(key)), 401},
+		{"issued 2 days ago, expiring in 10 minutes", forge(t, hdr, with("iat", now-48*3600), es256(key)), 401},
+		{"subject with U+2010 HYPHEN", forge(t, hdr, with("sub", "dr\u2010ash"), es256(key)), 401},
+		{"subject in full-width letters", forge(t, hdr, with("sub", "\uff44\uff52-ash"), es256(key)), 401},
+		{"subject with a zero-width space", forge(t, hdr, with("sub", "dr-\u200bash"), es256(key)), 401},
+		{"subject with a ligature (NFKC folds it)", forge(t, hdr, with("sub", "dr-\ufb01sh"), es256(key)), 401},
+		{"org with U+2011 NON-BREAKING HYPHEN", forge(t, hdr, with("org", "hospital\u2011a"), es256(key)), 401},
+		{"auditor role with a hospital's org", forge(t, hdr, with("role", "auditor"), es256(key)), 403},
+		{"insurer role with a hospital's org", forge(t, hdr, with("role", "insurer"), es256(key)), 403},
+		{"provider role with an insurer's org", forge(t, hdr, with("org", "insurer-x"), es256(key)), 403},
 	}
 	attacks := 0
 	for _, tt := range tests {

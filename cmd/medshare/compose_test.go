@@ -38,12 +38,15 @@ var composeRoles = map[string]string{
 	"mongo1":             "mongo",
 	"mongo2":             "mongo",
 	"mongo3":             "mongo",
-	"medshare-hospital":  "medshare",
-	"medshare-insurer":   "medshare",
+	"medshare-hospital":  "medshare", // the only custodian: insurers run no medshare node
 	"mongo-init":         "job",
 	"fabric-ccpackage":   "job",
 	"fabric-channel":     "job",
 }
+
+// custodianPepper is the one pseudonym-pepper secret of the network,
+// mounted by every custodian (hospital) node and by nothing else.
+const custodianPepper = "medshare_custodian_pepper"
 
 // pulledImages are the image families pulled from a registry and the tag each
 // must carry: an exact version within the supported minor.
@@ -163,7 +166,7 @@ func TestCompose(t *testing.T) {
 		for name := range p.Services {
 			count[composeRoles[name]]++
 		}
-		want := map[string]int{"ca": 3, "orderer": 3, "peer": 4, "mongo": 3, "chaincode": 2, "medshare": 2}
+		want := map[string]int{"ca": 3, "orderer": 3, "peer": 4, "mongo": 3, "chaincode": 2, "medshare": 1}
 		for role, n := range want {
 			if count[role] != n {
 				t.Errorf("%d %s services, want %d", count[role], role, n)
@@ -447,6 +450,57 @@ func TestCompose(t *testing.T) {
 				return v.Target == data && v.Type == types.VolumeTypeVolume
 			}) {
 				t.Errorf("%s: data dir %s is not a named volume", name, data)
+			}
+		}
+	})
+
+	t.Run("PepperOnlyWithCustodians", func(t *testing.T) {
+		// The pseudonym pepper is held by data custodians only, one secret
+		// for the whole network so a patient's pseudonyms agree between
+		// custodian nodes; relying parties (insurers, auditors) hold none
+		// and call a custodian's API instead.
+		isPepper := func(sec types.ServiceSecretConfig) bool {
+			return strings.Contains(sec.Source, "pepper") || strings.HasSuffix(sec.Target, "pepper.key")
+		}
+		for name, s := range p.Services {
+			peppers := slices.Collect(func(yield func(types.ServiceSecretConfig) bool) {
+				for _, sec := range s.Secrets {
+					if isPepper(sec) && !yield(sec) {
+						return
+					}
+				}
+			})
+			relyingParty := strings.Contains(name, "insurer") || strings.Contains(name, "auditor")
+			if mspid, _ := envValue(s, "MEDSHARE_FABRIC_MSPID"); mspid == "InsurerMSP" {
+				relyingParty = true
+			}
+			switch {
+			case relyingParty && len(peppers) > 0:
+				t.Errorf("%s: an insurer's or auditor's service mounts the pseudonym pepper %v", name, peppers)
+			case composeRoles[name] == "medshare" && relyingParty:
+				t.Errorf("%s: insurers are relying parties and run no medshare node: they call a custodian's API", name)
+			case composeRoles[name] != "medshare" && len(peppers) > 0:
+				t.Errorf("%s: mounts the pepper but is no medshare custodian node", name)
+			case composeRoles[name] == "medshare":
+				data, _ := envValue(s, "MEDSHARE_DATA")
+				if len(peppers) != 1 || peppers[0].Source != custodianPepper || peppers[0].Target != data+"/keys/pepper.key" {
+					t.Errorf("%s: pepper mounts %+v, want exactly %s at %s/keys/pepper.key (a node without it makes its own, and its pseudonyms disagree with the other custodians')",
+						name, peppers, custodianPepper, data)
+				}
+			}
+		}
+		sec, ok := p.Secrets[custodianPepper]
+		if !ok {
+			t.Fatalf("secret %s is not declared", custodianPepper)
+		}
+		for _, org := range []string{"hospital", "insurer", "clinic"} {
+			if strings.Contains(filepath.Base(filepath.Dir(sec.File)), org) {
+				t.Errorf("secret %s comes from %s, an org's directory: it is network-wide", custodianPepper, sec.File)
+			}
+		}
+		for name := range p.Secrets {
+			if strings.Contains(name, "pepper") && name != custodianPepper {
+				t.Errorf("secret %s: a second pepper; custodians share %s", name, custodianPepper)
 			}
 		}
 	})

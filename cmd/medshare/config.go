@@ -1,12 +1,17 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	mshttp "github.com/medshare/medshare/integrations/http"
+	"github.com/medshare/medshare/integrations/jwt"
 )
 
 // Config is medshare's configuration: flags with MEDSHARE_* environment
@@ -29,7 +34,17 @@ type Config struct {
 	PolicyDir       string // MEDSHARE_POLICY_DIR: unset → embedded policies
 	Restricted      string // MEDSHARE_RESTRICTED_CATEGORIES: comma list
 	LogLevel        string // MEDSHARE_LOG_LEVEL
-	BodyLimitMB     int    // MEDSHARE_BODY_LIMIT_MB
+	BodyLimitMB     int    // MEDSHARE_BODY_LIMIT_MB: POST /v1/records body, once the token verified
+
+	// Request limits that bound memory before a caller is authenticated.
+	SmallBodyLimitKB int // MEDSHARE_SMALL_BODY_LIMIT_KB: body of every other request; 0 → 64
+	InflightBodyMB   int // MEDSHARE_INFLIGHT_BODY_MB: request bodies held at once; 0 → 4 × BodyLimitMB
+	MaxConnsPerIP    int // MEDSHARE_MAX_CONNS_PER_IP: open connections per client IP; 0 = no limit
+
+	TokenMaxLifetime        time.Duration // MEDSHARE_TOKEN_MAX_LIFETIME: longest exp - iat accepted; 0 → 24h
+	AllowDevIssuerOnNetwork bool          // MEDSHARE_ALLOW_DEV_ISSUER=1: dev issuer on a non-loopback address
+	TLSCert                 string        // MEDSHARE_TLS_CERT: PEM certificate chain; with TLSKey, serve HTTPS
+	TLSKey                  string        // MEDSHARE_TLS_KEY: PEM private key
 
 	BreakGlassPerHour  int           // MEDSHARE_BREAK_GLASS_PER_HOUR: emergency reads per actor per hour; 0 = no limit
 	RefusalsPerHour    int           // MEDSHARE_REFUSALS_PER_HOUR: denied or unknown reads per actor per hour; 0 = no limit
@@ -70,7 +85,14 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.PolicyDir, "policy-dir", env("MEDSHARE_POLICY_DIR", ""), "directory of .rego policies; empty → embedded (MEDSHARE_POLICY_DIR)")
 	fs.StringVar(&c.Restricted, "restricted", env("MEDSHARE_RESTRICTED_CATEGORIES", ""), "comma list of restricted categories; empty → default set (MEDSHARE_RESTRICTED_CATEGORIES)")
 	fs.StringVar(&c.LogLevel, "log-level", env("MEDSHARE_LOG_LEVEL", "info"), "debug | info | warn | error (MEDSHARE_LOG_LEVEL)")
-	fs.IntVar(&c.BodyLimitMB, "body-limit-mb", 12, "request body limit in MiB")
+	fs.IntVar(&c.BodyLimitMB, "body-limit-mb", envInt("MEDSHARE_BODY_LIMIT_MB", 12), "upload (POST /v1/records) body limit in MiB, applied once the bearer token verified (MEDSHARE_BODY_LIMIT_MB)")
+	fs.IntVar(&c.SmallBodyLimitKB, "small-body-limit-kb", envInt("MEDSHARE_SMALL_BODY_LIMIT_KB", 64), "body limit in KiB of every request but uploads, applied before authentication (MEDSHARE_SMALL_BODY_LIMIT_KB)")
+	fs.IntVar(&c.InflightBodyMB, "inflight-body-mb", envInt("MEDSHARE_INFLIGHT_BODY_MB", 0), "MiB of request bodies held at once by all requests; 0 = four times --body-limit-mb (MEDSHARE_INFLIGHT_BODY_MB)")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", envInt("MEDSHARE_MAX_CONNS_PER_IP", 64), "open connections per client IP address; 0 = no limit (MEDSHARE_MAX_CONNS_PER_IP)")
+	fs.DurationVar(&c.TokenMaxLifetime, "token-max-lifetime", envDuration("MEDSHARE_TOKEN_MAX_LIFETIME", jwt.DefaultMaxLifetime), "longest token lifetime accepted, exp - iat (exp - now without iat) (MEDSHARE_TOKEN_MAX_LIFETIME)")
+	fs.BoolVar(&c.AllowDevIssuerOnNetwork, "allow-dev-issuer-on-network", envBool("MEDSHARE_ALLOW_DEV_ISSUER"), "let the dev issuer (no --jwks-url) serve on a non-loopback address; development only (MEDSHARE_ALLOW_DEV_ISSUER=1)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env("MEDSHARE_TLS_CERT", ""), "PEM certificate chain: serve HTTPS with --tls-key (MEDSHARE_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", env("MEDSHARE_TLS_KEY", ""), "PEM private key of --tls-cert (MEDSHARE_TLS_KEY)")
 	fs.IntVar(&c.BreakGlassPerHour, "break-glass-per-hour", envInt("MEDSHARE_BREAK_GLASS_PER_HOUR", 20), "emergency (ETREAT) reads per actor per hour; 0 = no limit (MEDSHARE_BREAK_GLASS_PER_HOUR)")
 	fs.IntVar(&c.RefusalsPerHour, "refusals-per-hour", envInt("MEDSHARE_REFUSALS_PER_HOUR", 300), "denied or unknown-record reads per actor per hour before 429; 0 = no limit (MEDSHARE_REFUSALS_PER_HOUR)")
 	fs.IntVar(&c.ClaimAttempts, "claim-attempts", envInt("MEDSHARE_CLAIM_ATTEMPTS", 5), "times an insurer may cite one element of one record in claims per 24 h; 0 = no quota (MEDSHARE_CLAIM_ATTEMPTS)")
@@ -84,6 +106,12 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// envBool reports whether the environment value of name is 1 or true.
+func envBool(name string) bool {
+	v, err := strconv.ParseBool(env(name, "false"))
+	return err == nil && v
 }
 
 // envDuration returns the duration environment value of name, or def.
@@ -112,6 +140,12 @@ func (c *Config) validate() error {
 	if c.BodyLimitMB < 1 || c.BodyLimitMB > 1024 {
 		return fmt.Errorf("body limit must be 1-1024 MiB")
 	}
+	if err := c.validateLimits(); err != nil {
+		return err
+	}
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
 	if c.BreakGlassPerHour < 0 || c.RefusalsPerHour < 0 || c.ClaimAttempts < 0 {
 		return fmt.Errorf("rate limits must be 0 (no limit) or more")
 	}
@@ -136,4 +170,76 @@ func (c *Config) restrictedList() []string {
 		}
 	}
 	return out
+}
+
+// validateLimits checks the request limits and fills in their defaults.
+func (c *Config) validateLimits() error {
+	if c.SmallBodyLimitKB == 0 {
+		c.SmallBodyLimitKB = mshttp.DefaultSmallBodyLimit >> 10
+	}
+	if c.SmallBodyLimitKB < 1 || c.SmallBodyLimitKB > c.BodyLimitMB<<10 {
+		return fmt.Errorf("small body limit must be 1 KiB to the body limit (%d MiB)", c.BodyLimitMB)
+	}
+	if c.InflightBodyMB == 0 {
+		c.InflightBodyMB = 4 * c.BodyLimitMB
+	}
+	if c.InflightBodyMB < c.BodyLimitMB || c.InflightBodyMB > 64<<10 {
+		return fmt.Errorf("in-flight body budget must be from the body limit (%d MiB) to 65536 MiB, not %d MiB", c.BodyLimitMB, c.InflightBodyMB)
+	}
+	if c.MaxConnsPerIP < 0 {
+		return fmt.Errorf("connections per IP must be 0 (no limit) or more")
+	}
+	return nil
+}
+
+// validateAuth checks token lifetime, TLS and the dev issuer's exposure.
+func (c *Config) validateAuth() error {
+	if c.TokenMaxLifetime == 0 {
+		c.TokenMaxLifetime = jwt.DefaultMaxLifetime
+	}
+	if c.TokenMaxLifetime < time.Minute || c.TokenMaxLifetime > 30*24*time.Hour {
+		return fmt.Errorf("token max lifetime must be from 1m to 720h, not %s", c.TokenMaxLifetime)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("set MEDSHARE_TLS_CERT and MEDSHARE_TLS_KEY (--tls-cert, --tls-key) together")
+	}
+	if c.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			return fmt.Errorf("TLS certificate %s and key %s: %w", c.TLSCert, c.TLSKey, err)
+		}
+	}
+	if c.JWKSURL == "" && !c.AllowDevIssuerOnNetwork && !loopback(c.Addr) {
+		return fmt.Errorf("without MEDSHARE_JWKS_URL the dev issuer mints tokens from a key in the data dir and is for development only: "+
+			"it serves on loopback addresses only, not %q; configure an identity provider (MEDSHARE_JWKS_URL, MEDSHARE_JWT_ISSUER), "+
+			"or pass --allow-dev-issuer-on-network (MEDSHARE_ALLOW_DEV_ISSUER=1) to expose it anyway", c.Addr)
+	}
+	return nil
+}
+
+// loopback reports whether addr (host:port) listens on loopback only:
+// localhost or a loopback IP. An empty host means every interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// httpLimits returns the request limits of c for the HTTP server, after
+// validate.
+func (c *Config) httpLimits(cfg mshttp.Config) mshttp.Config {
+	cfg.BodyLimit = c.BodyLimitMB << 20
+	cfg.SmallBodyLimit = c.SmallBodyLimitKB << 10
+	cfg.MaxInflightBytes = int64(c.InflightBodyMB) << 20
+	cfg.MaxConnsPerIP = c.MaxConnsPerIP
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = -1 // no limit
+	}
+	cfg.TLSCertFile, cfg.TLSKeyFile = c.TLSCert, c.TLSKey
+	return cfg
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -104,7 +105,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := m.Listen(); err != nil {
 		return err
 	}
-	logger.Info("medshare serving", "url", m.URL(), "data", cfg.Data, "ledger", cfg.Ledger,
+	url := m.URL()
+	if m.Config.TLSCert != "" {
+		url = "https://" + strings.TrimPrefix(url, "http://")
+	}
+	if m.Issuer != nil {
+		logger.Warn("DEV ISSUER: tokens are minted locally by `medshare token` with the key in the data dir; "+
+			"for development only: set MEDSHARE_JWKS_URL and MEDSHARE_JWT_ISSUER to use an identity provider",
+			"key", keysOf(cfg.Data).devIssuer(), "addr", m.Config.Addr, "allowed_on_network", m.Config.AllowDevIssuerOnNetwork)
+	}
+	logger.Info("medshare serving", "url", url, "data", cfg.Data, "ledger", cfg.Ledger,
 		"store", storeKind(cfg), "policy_digest", m.Engine.Digest(), "startup", time.Since(start).String())
 	select {
 	case <-ctx.Done():
@@ -119,8 +129,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 // whose live heap is small (tens of MiB) and whose hot path allocates: a
 // collection at every 100 % of growth (Go's default) runs several times a
 // second under load. Collecting at 400 % halves GC's CPU on a fetch, and
-// the soft limit keeps the heap bounded (RSS target: 300 MiB at 200k
-// records). GOGC or GOMEMLIMIT in the environment take precedence.
+// the soft limit keeps the heap bounded (anonymous RSS target: 150 MiB at
+// 200k records). GOGC or GOMEMLIMIT in the environment take precedence.
 const (
 	serveGCPercent   = 400
 	serveMemoryLimit = 100 << 20
@@ -160,9 +170,9 @@ func token(args []string, stdout io.Writer) error {
 	if *ttl <= 0 || *ttl > 24*time.Hour {
 		return fmt.Errorf("--ttl must be between 1s and 24h")
 	}
-	key, err := jwt.LoadOrCreateKey(keysOf(*data).devIssuer())
+	key, err := readDevIssuerKey(*data)
 	if err != nil {
-		return fmt.Errorf("dev issuer key: %w", err)
+		return err
 	}
 	iss, err := jwt.NewIssuer(key, devIssuer, audience)
 	if err != nil {
@@ -209,6 +219,22 @@ func ledgerVerify(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "access-log journal OK: %d entries waiting to be anchored%s\n", jr.Pending, torn)
 	}
 	return nil
+}
+
+// readDevIssuerKey loads the dev issuer key of the node at data without
+// creating one: a fresh key would sign tokens that node refuses ("unknown
+// signing key").
+func readDevIssuerKey(data string) (*ecdsa.PrivateKey, error) {
+	p := keysOf(data).devIssuer()
+	if _, err := os.Stat(p); err != nil {
+		dir := filepath.Join(strings.TrimSuffix(data, "/"), "keys")
+		return nil, fmt.Errorf("no dev issuer key in %s: start `medshare serve --data %s` once first (%w)", dir, data, err)
+	}
+	key, err := jwt.LoadOrCreateKey(p)
+	if err != nil {
+		return nil, fmt.Errorf("dev issuer key: %w", err)
+	}
+	return key, nil
 }
 
 // readNodeKey loads the ledger node key without creating one: verifying a

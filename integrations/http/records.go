@@ -106,7 +106,7 @@ func (s *Server) fetchRecord(c *fiber.Ctx) error {
 	if len(res.Decision.Obligations) > 0 {
 		c.Set("X-Obligations", joinComma(res.Decision.Obligations))
 	}
-	c.Set(fiber.HeaderContentType, res.Record.ContentType)
+	setContentHeaders(c, res.Record.ID, res.Record.ContentType) // content.go: attachment unless passive
 	return c.Send(res.Content)
 }
 

@@ -6,12 +6,12 @@ package http
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -35,8 +35,28 @@ type Config struct {
 	JWKS         []byte                          // served at /.well-known/jwks.json
 	Ready        func(ctx context.Context) error // nil error means ready
 	Logger       *slog.Logger
-	BodyLimit    int           // bytes; 0 means 12 MiB
 	Timeout      time.Duration // per request; 0 means 30 s
+
+	// Request limits; see "How request bodies are bounded" in limits.go.
+
+	// BodyLimit bounds a POST /v1/records body, and applies only once the
+	// request's bearer token verified; 0 means DefaultBodyLimit (12 MiB).
+	BodyLimit int
+	// SmallBodyLimit bounds the body of every other request, before any
+	// token check; 0 means DefaultSmallBodyLimit (64 KiB).
+	SmallBodyLimit int
+	// MaxInflightBytes bounds the request-body bytes held at once by all
+	// requests together; 0 means four times BodyLimit, and a value below
+	// BodyLimit is raised to it.
+	MaxInflightBytes int64
+	// MaxConnsPerIP bounds the open connections of one client IP address;
+	// 0 means DefaultMaxConnsPerIP (64), a negative value no bound.
+	MaxConnsPerIP int
+
+	// TLSCertFile and TLSKeyFile, both set, make Serve terminate TLS with
+	// this PEM certificate chain and key; both empty serve plain HTTP.
+	TLSCertFile string
+	TLSKeyFile  string
 }
 
 // Server is the HTTP API.
@@ -44,6 +64,7 @@ type Server struct {
 	app    *fiber.App
 	cfg    Config
 	logger *slog.Logger
+	gate   *bodyGate
 }
 
 const ridKey = "request_id"
@@ -55,25 +76,39 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.BodyLimit == 0 {
-		cfg.BodyLimit = 12 << 20
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.SmallBodyLimit <= 0 {
+		cfg.SmallBodyLimit = DefaultSmallBodyLimit
+	}
+	if cfg.MaxInflightBytes == 0 {
+		cfg.MaxInflightBytes = 4 * int64(cfg.BodyLimit)
+	}
+	cfg.MaxInflightBytes = max(cfg.MaxInflightBytes, int64(cfg.BodyLimit))
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger}
+	s := &Server{cfg: cfg, logger: cfg.Logger, gate: newBodyGate(cfg.MaxInflightBytes, 3*cfg.Timeout+time.Minute)}
 	s.app = fiber.New(fiber.Config{
-		AppName:               "medshare",
-		BodyLimit:             cfg.BodyLimit,
-		ReadTimeout:           cfg.Timeout,
-		WriteTimeout:          cfg.Timeout,
-		IdleTimeout:           2 * time.Minute,
-		ReadBufferSize:        16 << 10,
-		Immutable:             true,
-		DisableStartupMessage: true,
-		ErrorHandler:          func(c *fiber.Ctx, err error) error { return s.writeProblem(c, err) },
+		AppName: "medshare",
+		// The largest body any request may have; admit lowers it per
+		// request before the body is read.
+		BodyLimit:                    cfg.BodyLimit,
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  cfg.Timeout,
+		WriteTimeout:                 cfg.Timeout,
+		IdleTimeout:                  2 * time.Minute,
+		ReadBufferSize:               16 << 10,
+		Immutable:                    true,
+		DisableStartupMessage:        true,
+		ErrorHandler:                 s.handleError,
 	})
-	s.app.Use(s.requestID, s.recover, s.logRequests, securityHeaders)
+	s.app.Server().HeaderReceived = s.admit
+	s.app.Use(s.requestID, s.recover, s.logRequests, securityHeaders, s.gateBodies)
 	s.routes()
 	return s
 }
@@ -107,8 +142,19 @@ func (s *Server) routes() {
 // App returns the Fiber app (for tests using app.Test).
 func (s *Server) App() *fiber.App { return s.app }
 
-// Serve serves on ln until Shutdown.
+// Serve serves on ln until Shutdown: over TLS when Config names a
+// certificate, with at most MaxConnsPerIP connections per client address.
 func (s *Server) Serve(ln net.Listener) error {
+	tlsCfg, err := s.tlsConfig()
+	if err != nil {
+		return err
+	}
+	if s.cfg.MaxConnsPerIP > 0 {
+		ln = newIPLimitListener(ln, s.cfg.MaxConnsPerIP, tlsCfg, s.logger)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	if err := s.app.Listener(ln); err != nil {
 		return fmt.Errorf("serve http: %w", err)
 	}
@@ -178,22 +224,27 @@ func (s *Server) logRequests(c *fiber.Ctx) error {
 }
 
 func securityHeaders(c *fiber.Ctx) error {
+	setSecurityHeaders(c)
+	return c.Next()
+}
+
+// setSecurityHeaders sets the headers every response carries; the error
+// handler sets them too, for requests refused before the handler chain.
+func setSecurityHeaders(c *fiber.Ctx) {
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("Cache-Control", "no-store")
 	c.Set("X-Frame-Options", "DENY")
 	c.Set("Referrer-Policy", "no-referrer")
 	c.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	return c.Next()
 }
 
 // authenticate requires a bearer token and stores the caller.
 func (s *Server) authenticate(c *fiber.Ctx) error {
-	h := c.Get(fiber.HeaderAuthorization)
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return consent.Errorf(consent.EUNAUTHORIZED, "a bearer token is required")
+	token, err := bearer(c.Get(fiber.HeaderAuthorization))
+	if err != nil {
+		return err
 	}
-	sub, err := s.cfg.Authenticate(c.UserContext(), strings.TrimSpace(token))
+	sub, err := s.cfg.Authenticate(c.UserContext(), token)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,6 @@ package jwt
 
 import (
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	jwxjwt "github.com/lestrrat-go/jwx/v2/jwt"
 
@@ -25,8 +23,22 @@ const (
 	claimOrg  = "org"
 )
 
-// maxSubjectLen bounds "sub"; subjects end up in access-log entries.
-const maxSubjectLen = 256
+// IDGrammar is the grammar of the "sub" and "org" claims: 1 to 128
+// characters of ASCII letters, digits, '.', '_' and '-', not starting with
+// '.' or '-' (the grammar of consent.ValidID). Ids are compared byte for
+// byte, so nothing is normalized: a subject spelled with a Unicode hyphen
+// (U+2010), full-width letters, zero-width or other invisible characters,
+// or any other spelling NFKC would fold onto an ASCII id is refused rather
+// than becoming a second, look-alike identity. An identity provider whose
+// subjects do not fit (e-mail addresses, "provider|id") must map them to
+// such ids before they reach medshare.
+const IDGrammar = "[A-Za-z0-9._-]{1,128}, not starting with '.' or '-'"
+
+// Messages for a "sub" or "org" outside IDGrammar.
+const (
+	subjectGrammarMessage = "token subject must match " + IDGrammar
+	orgGrammarMessage     = "token org must match " + IDGrammar
+)
 
 // Claims are the verified claims medshare uses. Org is empty for patients
 // and may be empty for admins; IssuedAt is zero when the token has no "iat".
@@ -40,7 +52,7 @@ type Claims struct {
 	Expiry   time.Time
 }
 
-// checkRole enforces the role/org rules of DESIGN.md section 7: role is
+// checkRole enforces the role/org rules of the API (README, "API v1"): role is
 // one of the five known roles; providers, insurers and auditors belong to a
 // valid org; patients belong to none; an admin's org is optional. It
 // returns a message for people, or "" when the pair is acceptable.
@@ -65,24 +77,13 @@ func checkRole(role, org string) string {
 		return "token role is not recognised"
 	}
 	if !consent.ValidID(org) {
-		return "token org is not a valid id"
+		return orgGrammarMessage
 	}
 	return ""
 }
 
-// validSubject reports whether sub is a usable subject: non-empty, bounded,
-// valid UTF-8 without control characters (it is logged and displayed).
-func validSubject(sub string) bool {
-	if sub == "" || len(sub) > maxSubjectLen || !utf8.ValidString(sub) {
-		return false
-	}
-	for _, r := range sub {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
+// validSubject reports whether sub matches IDGrammar.
+func validSubject(sub string) bool { return consent.ValidID(sub) }
 
 // claimsOf extracts and checks medshare's claims from a token jwx has
 // already verified and validated. EUNAUTHORIZED on any violation.
@@ -99,15 +100,18 @@ func claimsOf(tok jwxjwt.Token) (*Claims, error) {
 	if c.Expiry.Unix() <= 0 {
 		return nil, unauthorized("token has no expiry")
 	}
-	if !validSubject(c.Subject) {
+	switch {
+	case c.Subject == "":
 		return nil, unauthorized("token has no valid subject")
+	case !validSubject(c.Subject):
+		return nil, unauthorized(subjectGrammarMessage)
 	}
 	var ok bool
 	if c.Role, ok = stringClaim(tok, claimRole); !ok {
 		return nil, unauthorized("token role is not recognised")
 	}
 	if c.Org, ok = stringClaim(tok, claimOrg); !ok {
-		return nil, unauthorized("token org is not a valid id")
+		return nil, unauthorized(orgGrammarMessage)
 	}
 	if msg := checkRole(c.Role, c.Org); msg != "" {
 		return nil, unauthorized(msg)

@@ -13,7 +13,11 @@
 // only compact serialization with canonical base64url, a mandatory kid that
 // names a key in the set, and only the algorithm bound to that key, which
 // must also be in the configured allow-list. The algorithm is never inferred
-// from the key or trusted from the token header.
+// from the key or trusted from the token header. Beyond the signature, a
+// token's "sub" and "org" must match IDGrammar ([A-Za-z0-9._-]{1,128}, not
+// starting with '.' or '-'; no Unicode, so no look-alike identities), and it
+// may live at most VerifierConfig.MaxLifetime (default 24h, measured as
+// exp - iat, or exp - now without iat).
 //
 // A Verifier may keep verified tokens (VerifierConfig.CacheSize): bounded,
 // keyed by the token's SHA-256, never answering at or after the token's exp

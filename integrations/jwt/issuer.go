@@ -47,12 +47,12 @@ func (i *Issuer) KID() string { return i.key.KeyID() }
 
 // Mint returns a signed token for sub with role and org, valid for ttl from
 // now. It carries iss, aud, sub, iat, nbf, exp, a random jti, role, and org
-// unless org is empty. EINVALID when sub is empty or unprintable, ttl is not
+// unless org is empty. EINVALID when sub is outside IDGrammar, ttl is not
 // positive, or role and org break the rules Verify enforces; EINTERNAL if
 // signing fails.
 func (i *Issuer) Mint(sub, role, org string, ttl time.Duration) (string, error) {
 	if !validSubject(sub) {
-		return "", consent.Errorf(consent.EINVALID, "token subject must be 1-%d printable characters", maxSubjectLen)
+		return "", consent.Errorf(consent.EINVALID, "%s", subjectGrammarMessage)
 	}
 	if msg := checkRole(role, org); msg != "" {
 		return "", consent.Errorf(consent.EINVALID, "%s", msg)

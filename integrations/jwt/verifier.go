@@ -22,6 +22,7 @@ const (
 	DefaultSkew          = 30 * time.Second
 	DefaultMaxTokenBytes = 8192
 	DefaultJWKSRefresh   = 15 * time.Minute
+	DefaultMaxLifetime   = 24 * time.Hour
 	minHMACSecret        = 32
 )
 
@@ -62,6 +63,11 @@ type VerifierConfig struct {
 	// MaxTokenBytes bounds the token size, checked before any parsing;
 	// default 8192.
 	MaxTokenBytes int
+	// MaxLifetime bounds how long a token may live: exp - iat, or exp - now
+	// when the token carries no iat, may not exceed it; default
+	// DefaultMaxLifetime (24h). It keeps a leaked or hand-signed long-lived
+	// token (say, one valid for 100 years) from being accepted.
+	MaxLifetime time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 
@@ -83,6 +89,7 @@ type Verifier struct {
 	remote   *remoteSet // nil for local keys
 	skew     time.Duration
 	maxBytes int
+	maxLife  time.Duration
 	now      func() time.Time
 	cache    *tokenCache // nil when CacheSize is 0
 }
@@ -101,13 +108,16 @@ func NewVerifier(ctx context.Context, c VerifierConfig) (*Verifier, error) {
 	}
 	v := &Verifier{
 		issuer: c.Issuer, audience: c.Audience, algs: algs,
-		skew: c.Skew, maxBytes: c.MaxTokenBytes, now: c.Now,
+		skew: c.Skew, maxBytes: c.MaxTokenBytes, maxLife: c.MaxLifetime, now: c.Now,
 	}
 	if v.skew == 0 {
 		v.skew = DefaultSkew
 	}
 	if v.maxBytes == 0 {
 		v.maxBytes = DefaultMaxTokenBytes
+	}
+	if v.maxLife == 0 {
+		v.maxLife = DefaultMaxLifetime
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -140,8 +150,8 @@ func (c *VerifierConfig) validate() error {
 		return consent.Errorf(consent.EINVALID, "verifier: use either a JWKS URL or local keys, not both")
 	case c.JWKSURL == "" && len(c.Keys) == 0 && len(c.HMACSecret) == 0:
 		return consent.Errorf(consent.EINVALID, "verifier: no keys configured (set a JWKS URL or local keys)")
-	case c.Skew < 0 || c.MaxTokenBytes < 0 || c.JWKSRefresh < 0 || c.CacheSize < 0:
-		return consent.Errorf(consent.EINVALID, "verifier: skew, token size, refresh interval and cache size must not be negative")
+	case c.Skew < 0 || c.MaxTokenBytes < 0 || c.JWKSRefresh < 0 || c.CacheSize < 0 || c.MaxLifetime < 0:
+		return consent.Errorf(consent.EINVALID, "verifier: skew, token size, refresh interval, cache size and maximum lifetime must not be negative")
 	case len(c.HMACSecret) > 0 && (len(c.HMACSecret) < minHMACSecret || c.HMACKeyID == ""):
 		return consent.Errorf(consent.EINVALID, "verifier: an HMAC secret needs at least %d bytes and a key id", minHMACSecret)
 	}
@@ -243,7 +253,8 @@ func (v *Verifier) Close() error {
 // EUNAUTHORIZED *consent.Error with a short message for the caller: the
 // token is too large or malformed, its algorithm is not allowed or not the
 // one bound to its key, its kid is missing or unknown, its signature, iss,
-// aud, exp, nbf or iat fail, or its sub, role or org claims are missing or
+// aud, exp, nbf or iat fail, it lives longer than MaxLifetime, its sub or
+// org is outside IDGrammar, or its sub, role or org claims are missing or
 // inconsistent. ctx bounds a JWKS refresh triggered by an unknown kid.
 // With a cache (VerifierConfig.CacheSize), a token that passed before is
 // answered from it until its exp.
@@ -303,7 +314,27 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, header, e
 		return nil, h, v.parseError(err)
 	}
 	cl, err := claimsOf(tok)
-	return cl, h, err
+	if err != nil {
+		return nil, h, err
+	}
+	if err := v.checkLifetime(cl); err != nil {
+		return nil, h, err
+	}
+	return cl, h, nil
+}
+
+// checkLifetime refuses a token living longer than the maximum: exp - iat,
+// or exp - now for a token without iat. A cached token passed this check
+// when it was first verified, and its remaining life only shrinks.
+func (v *Verifier) checkLifetime(cl *Claims) error {
+	from := cl.IssuedAt
+	if from.IsZero() {
+		from = v.now()
+	}
+	if cl.Expiry.Sub(from) > v.maxLife {
+		return unauthorized("token lifetime exceeds the maximum of " + v.maxLife.String())
+	}
+	return nil
 }
 
 // checkHeader applies the allow-list and binds the token to its key: the

@@ -182,7 +182,7 @@ func TestVerify(t *testing.T) {
 		{name: "ErrMissingSub", note: "a sub with a control character",
 			token: func(t *testing.T) string {
 				return MustSign(t, key, hdr, with(func(c map[string]any) { c["sub"] = "p-7\nforged log line" }))
-			}, wantMsg: "token has no valid subject"},
+			}, wantMsg: subjectGrammarMessage},
 		{name: "ErrMissingRole", note: "no role",
 			token: func(t *testing.T) string {
 				return MustSign(t, key, hdr, with(func(c map[string]any) { delete(c, "role") }))
@@ -206,11 +206,11 @@ func TestVerify(t *testing.T) {
 		{name: "ErrBadOrg", note: "an insurer whose org is not a valid id",
 			token: func(t *testing.T) string {
 				return MustSign(t, key, hdr, with(func(c map[string]any) { c["role"], c["org"] = "insurer", "../x" }))
-			}, wantMsg: "token org is not a valid id"},
+			}, wantMsg: orgGrammarMessage},
 		{name: "ErrBadOrg", note: "an org that is not a string",
 			token: func(t *testing.T) string {
 				return MustSign(t, key, hdr, with(func(c map[string]any) { c["role"], c["org"] = "provider", 7 }))
-			}, wantMsg: "token org is not a valid id"},
+			}, wantMsg: orgGrammarMessage},
 		{name: "ErrPatientWithOrg", note: "a patient token carrying an org",
 			token: func(t *testing.T) string {
 				return MustSign(t, key, hdr, with(func(c map[string]any) { c["org"] = "hospital-b" }))
